@@ -1,0 +1,47 @@
+//! What `wicket serve` needs to run, with defaults usable in tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::plugin::RuntimeConfig;
+use crate::tls::TlsSource;
+
+/// The API server's own limit on a request body; a larger review cannot
+/// come from it.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Configuration of a serving Wicket.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    pub listen: SocketAddr,
+    /// The folder of `NAME.wasm` plugins and their `NAME.toml` manifests.
+    pub plugins_dir: PathBuf,
+    /// The serving certificate.
+    pub tls: TlsSource,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Instance pool sizing.
+    pub runtime: RuntimeConfig,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl ServeConfig {
+    /// Serves `plugins_dir` on `0.0.0.0:8443` with a self-signed certificate
+    /// whose CA goes to `./wicket-tls/ca.pem`.
+    pub fn new(plugins_dir: PathBuf) -> ServeConfig {
+        ServeConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            plugins_dir,
+            tls: TlsSource::SelfSigned {
+                dir: PathBuf::from("wicket-tls"),
+                extra_names: Vec::new(),
+            },
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            runtime: RuntimeConfig::default(),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Wicket: a WebAssembly-plugin admission host for Kubernetes.
+//!
+//! The API server POSTs an `AdmissionReview` to `/mutate/NAME` or
+//! `/validate/NAME`; Wicket decodes it ([`review`]), runs the plugin `NAME`
+//! in a fresh sandboxed wasmtime instance ([`plugin`]), checks its answer
+//! against the API server's rules ([`admit`], [`patch`]) and answers in the
+//! request's `apiVersion`. The set of plugins is one snapshot
+//! ([`registry`]), loaded from a folder of `.wasm` components and `.toml`
+//! manifests.
+#![deny(missing_docs)]
+
+pub mod admit;
+pub mod config;
+pub mod patch;
+pub mod plugin;
+pub mod registry;
+pub mod review;
+pub mod routes;
+pub mod server;
+pub mod text;
+pub mod tls;
+
+pub use config::ServeConfig;
+pub use server::serve;

@@ -1,0 +1,238 @@
+//! A plugin's manifest (`NAME.toml` beside `NAME.wasm`): how it is served,
+//! what happens when it fails, its limits and its settings.
+//!
+//! Every field has a default, so a plugin without a manifest is a validating
+//! plugin with `failure-policy = "fail"`, the default limits and `{}` settings.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Whether a plugin may change objects. It is served on `/mutate/NAME` or
+/// `/validate/NAME` accordingly, and never on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Judges requests; a mutation from it is a plugin failure.
+    #[default]
+    Validating,
+    /// May also return a change to the object.
+    Mutating,
+}
+
+impl Mode {
+    /// The first segment of the URL path the plugin is served on.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            Mode::Validating => "validate",
+            Mode::Mutating => "mutate",
+        }
+    }
+}
+
+/// What Wicket answers when the plugin itself fails (traps, times out, runs
+/// out of memory, returns malformed output or a patch that does not apply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Deny with code 500 and a message naming the plugin and the cause.
+    #[default]
+    Fail,
+    /// Allow without a patch, with a warning naming the plugin and the cause.
+    Ignore,
+}
+
+/// Resource limits for one call into the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Limits {
+    /// Wall-clock deadline for one review, instantiation included.
+    pub timeout_ms: u64,
+    /// Cap on the plugin's linear memory.
+    pub memory_mib: u64,
+    /// Cap on the total size of what the plugin returns (patch or object,
+    /// messages, warnings, annotations).
+    pub max_output_kib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout_ms: 200,
+            memory_mib: 64,
+            max_output_kib: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The largest deadline accepted: it must stay below the API server's
+    /// default webhook timeout of 10 s.
+    pub const MAX_TIMEOUT_MS: u64 = 9_000;
+    /// The largest memory cap accepted; the instance pool reserves this much
+    /// address space per slot.
+    pub const MAX_MEMORY_MIB: u64 = 1024;
+    /// The largest output cap accepted: the API server's request limit.
+    pub const MAX_OUTPUT_KIB: u64 = 3 * 1024;
+
+    /// The deadline as a [`Duration`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The memory cap in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib as usize) << 20
+    }
+
+    /// The output cap in bytes.
+    pub fn max_output_bytes(&self) -> usize {
+        (self.max_output_kib as usize) << 10
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        let in_range = |value: u64, max: u64| (1..=max).contains(&value);
+        if !in_range(self.timeout_ms, Self::MAX_TIMEOUT_MS) {
+            return Err(ManifestError::OutOfRange(
+                "limits.timeout-ms",
+                Self::MAX_TIMEOUT_MS,
+            ));
+        }
+        if !in_range(self.memory_mib, Self::MAX_MEMORY_MIB) {
+            return Err(ManifestError::OutOfRange(
+                "limits.memory-mib",
+                Self::MAX_MEMORY_MIB,
+            ));
+        }
+        if !in_range(self.max_output_kib, Self::MAX_OUTPUT_KIB) {
+            return Err(ManifestError::OutOfRange(
+                "limits.max-output-kib",
+                Self::MAX_OUTPUT_KIB,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A parsed, checked manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Mutating or validating.
+    pub mode: Mode,
+    /// What a plugin failure answers.
+    pub failure_policy: FailurePolicy,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// The `[settings]` table as JSON text, handed to the plugin unchanged.
+    pub settings_json: String,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            mode: Mode::default(),
+            failure_policy: FailurePolicy::default(),
+            limits: Limits::default(),
+            settings_json: "{}".to_owned(),
+        }
+    }
+}
+
+/// The manifest as written in TOML.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ManifestFile {
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    failure_policy: FailurePolicy,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    settings: toml::Table,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid TOML, or an unknown or mistyped field.
+    #[error("invalid manifest")]
+    Syntax(#[from] toml::de::Error),
+    /// The settings cannot be expressed as JSON.
+    #[error("settings cannot be converted to JSON")]
+    Settings(#[from] serde_json::Error),
+    /// A limit outside what Wicket accepts.
+    #[error("{0} must be between 1 and {1}")]
+    OutOfRange(&'static str, u64),
+}
+
+impl Manifest {
+    /// Parses and checks a manifest's TOML text.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let file: ManifestFile = toml::from_str(text)?;
+        file.limits.check()?;
+        Ok(Manifest {
+            mode: file.mode,
+            failure_policy: file.failure_policy,
+            limits: file.limits,
+            settings_json: serde_json::to_string(&file.settings)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_manifest_is_all_defaults() {
+        assert_eq!(Manifest::parse("").unwrap(), Manifest::default());
+    }
+
+    #[test]
+    fn full_manifest_parses_and_settings_become_json() {
+        let manifest = Manifest::parse(
+            r#"
+            mode = "mutating"
+            failure-policy = "ignore"
+            [limits]
+            timeout-ms = 50
+            memory-mib = 16
+            [settings]
+            prefix = "example.com"
+            sidecars = [{ name = "proxy", port = 15001 }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(manifest.mode, Mode::Mutating);
+        assert_eq!(manifest.failure_policy, FailurePolicy::Ignore);
+        assert_eq!(manifest.limits.timeout_ms, 50);
+        assert_eq!(manifest.limits.memory_bytes(), 16 << 20);
+        assert_eq!(manifest.limits.max_output_kib, 1024);
+        let settings: serde_json::Value = serde_json::from_str(&manifest.settings_json).unwrap();
+        assert_eq!(
+            settings,
+            serde_json::json!({"prefix": "example.com", "sidecars": [{"name": "proxy", "port": 15001}]})
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_limits_are_refused() {
+        assert!(matches!(
+            Manifest::parse("mdoe = \"mutating\""),
+            Err(ManifestError::Syntax(_))
+        ));
+        assert!(matches!(
+            Manifest::parse("mode = \"sideways\""),
+            Err(ManifestError::Syntax(_))
+        ));
+        assert!(matches!(
+            Manifest::parse("[limits]\ntimeout-ms = 0"),
+            Err(ManifestError::OutOfRange("limits.timeout-ms", _))
+        ));
+        assert!(matches!(
+            Manifest::parse("[limits]\nmemory-mib = 4096"),
+            Err(ManifestError::OutOfRange("limits.memory-mib", _))
+        ));
+    }
+}

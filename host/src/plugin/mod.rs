@@ -1,0 +1,12 @@
+//! Plugins: their manifest, the WIT bindings, the sandbox each instance runs
+//! in, and the runtime that loads and calls them.
+
+mod bindings;
+mod host;
+pub mod manifest;
+mod request;
+mod runtime;
+
+pub use bindings::types;
+pub use manifest::{FailurePolicy, Limits, Manifest, ManifestError, Mode};
+pub use runtime::{LoadError, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError};

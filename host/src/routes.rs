@@ -1,0 +1,224 @@
+//! HTTP routes: `POST /mutate/{name}`, `POST /validate/{name}`, `GET /healthz`,
+//! `GET /readyz`.
+//!
+//! This layer only reads the body, finds the plugin and encodes the answer;
+//! what the answer says is decided in [`crate::admit`]. The query string (the
+//! API server appends `?timeout=10s`) is ignored.
+//!
+//! # Errors
+//! Every refusal is JSON `{"error": "..."}`: 404 for an unknown plugin (with
+//! the served paths and the plugins that failed to load) or a plugin served on
+//! the other path, 400 for a body that is not a usable `AdmissionReview`, 413
+//! for a body over the limit, 408 for a body that does not arrive in time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+
+use crate::admit::{self, Decision};
+use crate::plugin::{Mode, Plugin};
+use crate::registry::{Lookup, Registry, served_path};
+use crate::review::{self, AdmissionRequest, DecodeError};
+use crate::text::with_causes;
+
+/// How long a client may take to send a request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers share.
+pub struct AppState {
+    /// The live plugin set.
+    pub registry: Arc<Registry>,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/mutate/{name}", post(mutate))
+        .route("/validate/{name}", post(validate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+async fn mutate(state: State<Arc<AppState>>, name: Path<String>, body: Body) -> Response {
+    admission(&state, Mode::Mutating, &name, body).await
+}
+
+async fn validate(state: State<Arc<AppState>>, name: Path<String>, body: Body) -> Response {
+    admission(&state, Mode::Validating, &name, body).await
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let snapshot = state.registry.snapshot();
+    axum::Json(json!({
+        "ready": true,
+        "plugins": snapshot.served_paths(),
+        "notLoaded": snapshot.refused(),
+    }))
+    .into_response()
+}
+
+async fn unknown_route() -> Response {
+    Refusal::NoRoute.into_response()
+}
+
+/// Serves one admission review with the plugin `name`.
+async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Response {
+    let started = Instant::now();
+    let snapshot = state.registry.snapshot();
+    let plugin = match snapshot.lookup(mode, name) {
+        Lookup::Served(plugin) => plugin.clone(),
+        Lookup::OtherPath(served_mode) => {
+            return Refusal::OtherPath {
+                path: served_path(served_mode, name),
+                mode: served_mode,
+            }
+            .into_response();
+        }
+        Lookup::Unknown => {
+            return Refusal::UnknownPlugin {
+                name: name.to_owned(),
+                served: snapshot.served_paths(),
+                not_loaded: snapshot.refused().clone(),
+            }
+            .into_response();
+        }
+    };
+    drop(snapshot);
+    let body = match read_body(body, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let review = match review::decode(&body) {
+        Ok(review) => review,
+        Err(err) => return Refusal::BadReview(err).into_response(),
+    };
+    let answer = plugin.review(&review.request).await;
+    let decision = admit::decide(plugin.name(), plugin.manifest(), &review.request, answer);
+    log_review(&plugin, &review.request, &decision, started);
+    let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
+    ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
+}
+
+/// Reads the whole body, refusing one over `limit` bytes or one that is too
+/// slow to arrive.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Refusal> {
+    let collect = Limited::new(body, limit).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
+        Err(_elapsed) => Err(Refusal::SlowBody),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(Refusal::TooLarge { limit }),
+        Ok(Err(err)) => Err(Refusal::BodyRead(with_causes(err.as_ref()))),
+    }
+}
+
+/// The one log line per review.
+fn log_review(
+    plugin: &Plugin,
+    request: &AdmissionRequest<'_>,
+    decision: &Decision,
+    started: Instant,
+) {
+    let cause = decision.failure.as_ref().map(ToString::to_string);
+    tracing::info!(
+        plugin = %plugin.name(),
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = %request.namespace,
+        name = %request.name,
+        operation = %request.operation.as_str(),
+        dry_run = request.dry_run,
+        verdict = %decision.verdict.as_str(),
+        patch_bytes = decision.response.patch.as_ref().map_or(0, Vec::len),
+        duration_us = started.elapsed().as_micros() as u64,
+        cause,
+        "review"
+    );
+}
+
+/// Why a request was not reviewed at all.
+enum Refusal {
+    NoRoute,
+    UnknownPlugin {
+        name: String,
+        served: Vec<String>,
+        not_loaded: BTreeMap<String, String>,
+    },
+    OtherPath {
+        path: String,
+        mode: Mode,
+    },
+    BadReview(DecodeError),
+    TooLarge {
+        limit: usize,
+    },
+    SlowBody,
+    BodyRead(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            Refusal::NoRoute => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "no such route: reviews are served at /mutate/{name} and /validate/{name}"}),
+            ),
+            Refusal::UnknownPlugin {
+                name,
+                served,
+                not_loaded,
+            } => {
+                let error = match not_loaded.get(&name) {
+                    Some(reason) => format!("plugin {name:?} is not loaded: {reason}"),
+                    None => format!("no plugin named {name:?}"),
+                };
+                (
+                    StatusCode::NOT_FOUND,
+                    json!({"error": error, "served": served, "notLoaded": not_loaded}),
+                )
+            }
+            Refusal::OtherPath { path, mode } => {
+                let mode = match mode {
+                    Mode::Mutating => "a mutating",
+                    Mode::Validating => "a validating",
+                };
+                (
+                    StatusCode::NOT_FOUND,
+                    json!({"error": format!("this is {mode} plugin, served at {path}"), "servedAt": path}),
+                )
+            }
+            Refusal::BadReview(err) => {
+                (StatusCode::BAD_REQUEST, json!({"error": with_causes(&err)}))
+            }
+            Refusal::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": format!("the body is larger than the limit of {limit} bytes")}),
+            ),
+            Refusal::SlowBody => (
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("the body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs())}),
+            ),
+            Refusal::BodyRead(reason) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("cannot read the body: {reason}")}),
+            ),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}

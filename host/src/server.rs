@@ -1,0 +1,102 @@
+//! Start-up and the HTTPS server: load the plugins, bind, announce, serve,
+//! and drain in-flight requests on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::config::ServeConfig;
+use crate::plugin::Runtime;
+use crate::registry::{self, PluginSet, Registry};
+use crate::routes::{self, AppState};
+use crate::tls;
+
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the plugins and serves them until SIGTERM or SIGINT.
+///
+/// Prints `listening on https://ADDR` on stdout once the socket is bound,
+/// which scripts and tests use as the readiness signal.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let tls = tls::load(&config.tls).context("setting up TLS")?;
+    let runtime =
+        Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
+    let plugins = registry::load_dir(&runtime, &config.plugins_dir)
+        .await
+        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    announce(address, &plugins, tls.ca_file.as_deref());
+
+    let state = AppState {
+        registry: Arc::new(Registry::new(plugins)),
+        max_body_bytes: config.max_body_bytes,
+    };
+    let handle = Handle::new();
+    tokio::spawn(drain_on_signal(handle.clone(), config.shutdown_grace));
+    let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.config))?
+        .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    server
+        .serve(routes::router(Arc::new(state)).into_make_service())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Tells the operator (stdout) where Wicket listens and what it serves.
+fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
+    let paths = plugins.served_paths();
+    println!("listening on https://{address}");
+    println!("serving {} plugin(s): {}", paths.len(), paths.join(" "));
+    for (name, reason) in plugins.refused() {
+        println!("not loaded: {name}: {reason}");
+    }
+    if let Some(ca_file) = ca_file {
+        println!(
+            "self-signed CA: {} (curl --cacert it; caBundle: base64 -w0 it)",
+            ca_file.display()
+        );
+    }
+    if plugins.is_empty() {
+        tracing::warn!("no plugin loaded; every review path answers 404");
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then stops accepting and lets in-flight
+/// requests finish for up to `grace`.
+async fn drain_on_signal(handle: Handle<SocketAddr>, grace: Duration) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "shutting down: draining in-flight requests"
+    );
+    handle.graceful_shutdown(Some(grace));
+}
