@@ -1,0 +1,463 @@
+//! Test harness: the real `wicket` binary, real plugins built from this repo,
+//! real HTTPS.
+//!
+//! - [`wicket_binary`] and [`test_plugin`] build (once per test process) the
+//!   release binary and the `wasm32-wasip2` test plugins with cargo.
+//! - [`PluginDir`] assembles a plugin folder: components and manifests.
+//! - [`Wicket::start`] runs `wicket serve` on `127.0.0.1:0` with a self-signed
+//!   certificate and waits for its `listening on` line (no sleeps).
+//! - [`Client`] speaks HTTPS to it, trusting the CA Wicket wrote.
+//! - [`check_apiserver_rules`] asserts what the API server itself checks in
+//!   an answer.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, bail, ensure};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// Cargo, without the variables cargo sets for the test process itself: they
+/// would change build fingerprints and make every test run rebuild wicket.
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    let per_unit = |key: &str| {
+        key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+    };
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(per_unit) {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn run_cargo(args: &[&str]) {
+    let status = cargo().args(args).status().expect("running cargo");
+    assert!(status.success(), "cargo {args:?} failed");
+}
+
+/// The release `wicket` binary, built if needed.
+pub fn wicket_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // No `-p`: the default members are selected, so features unify exactly
+        // as in `cargo test` and the two never invalidate each other's builds.
+        run_cargo(&["build", "--release", "--quiet", "--bin", "wicket"]);
+        target_dir().join("release/wicket")
+    })
+}
+
+/// Test plugin crates under `tests/plugins/`, by crate name.
+const TEST_PLUGINS: &[&str] = &["test-plugin-misbehave", "test-plugin-wrong-world"];
+
+/// The `.wasm` component of the test plugin crate `crate_name`, built with
+/// the other test plugins if needed.
+pub fn test_plugin(crate_name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    assert!(
+        TEST_PLUGINS.contains(&crate_name),
+        "unknown test plugin {crate_name}"
+    );
+    BUILT.get_or_init(|| {
+        let mut args = vec!["build", "--release", "--quiet", "--target", "wasm32-wasip2"];
+        for name in TEST_PLUGINS {
+            args.extend(["-p", name]);
+        }
+        run_cargo(&args);
+    });
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+/// The `misbehave` test plugin: it does what its `behave` setting says.
+pub fn misbehave() -> PathBuf {
+    test_plugin("test-plugin-misbehave")
+}
+
+/// A captured AdmissionReview from `tests/fixtures/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = workspace_root().join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// Every fixture's file name.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("tests/fixtures"))
+        .expect("tests/fixtures")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fixture with its uid replaced, for telling concurrent answers apart.
+pub fn fixture_with_uid(name: &str, uid: &str) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture(name)).unwrap();
+    review["request"]["uid"] = uid.into();
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// A plugin folder in a temporary directory.
+pub struct PluginDir {
+    dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    /// An empty folder.
+    pub fn new() -> PluginDir {
+        PluginDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Adds plugin `name`: a copy of `wasm` and, if given, its manifest.
+    pub fn plugin(self, name: &str, wasm: &Path, manifest: Option<&str>) -> PluginDir {
+        std::fs::copy(wasm, self.path().join(format!("{name}.wasm"))).expect("copy wasm");
+        if let Some(manifest) = manifest {
+            self.write(&format!("{name}.toml"), manifest.as_bytes())
+        } else {
+            self
+        }
+    }
+
+    /// Adds the misbehave plugin as `name`, with `mode`, `policy` and extra
+    /// `settings` lines (TOML) besides `behave`.
+    pub fn misbehave(
+        self,
+        name: &str,
+        mode: &str,
+        policy: &str,
+        behave: &str,
+        extra: &str,
+    ) -> PluginDir {
+        let manifest = format!(
+            "mode = \"{mode}\"\nfailure-policy = \"{policy}\"\n{extra}\n[settings]\nbehave = \"{behave}\"\n"
+        );
+        self.plugin(name, &misbehave(), Some(&manifest))
+    }
+
+    /// Writes an arbitrary file into the folder.
+    pub fn write(self, file: &str, contents: &[u8]) -> PluginDir {
+        std::fs::write(self.path().join(file), contents).expect("write file");
+        self
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for PluginDir {
+    fn default() -> Self {
+        PluginDir::new()
+    }
+}
+
+/// A running `wicket serve`, killed when dropped.
+pub struct Wicket {
+    child: Child,
+    /// `https://127.0.0.1:PORT`
+    pub base_url: String,
+    /// What it printed on stdout before it was ready.
+    pub banner: Vec<String>,
+    /// The CA it wrote.
+    pub ca_file: PathBuf,
+    stderr_file: PathBuf,
+    _plugins: PluginDir,
+    _state: tempfile::TempDir,
+}
+
+impl Wicket {
+    /// Starts Wicket serving `plugins` and waits until it is listening.
+    pub fn start(plugins: PluginDir) -> anyhow::Result<Wicket> {
+        Wicket::start_with(plugins, &[])
+    }
+
+    /// Like [`Wicket::start`], with extra `wicket serve` arguments.
+    pub fn start_with(plugins: PluginDir, extra_args: &[&str]) -> anyhow::Result<Wicket> {
+        let state = tempfile::tempdir()?;
+        let tls_dir = state.path().join("tls");
+        let stderr_file = state.path().join("stderr.log");
+        let mut child = Command::new(wicket_binary())
+            .arg("serve")
+            .arg("--plugins")
+            .arg(plugins.path())
+            .args(["--listen", "127.0.0.1:0", "--self-signed", "--tls-dir"])
+            .arg(&tls_dir)
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_file)?)
+            .spawn()
+            .context("starting wicket")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let mut base_url = None;
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(url) = line.strip_prefix("listening on ") {
+                base_url = Some(url.to_owned());
+            } else if base_url.is_some() && line.starts_with("self-signed CA") {
+                banner.push(line);
+                break;
+            }
+            banner.push(line);
+        }
+        // Keep reading so a later write to stdout never meets a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let Some(base_url) = base_url else {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+            bail!("wicket exited before listening; stdout: {banner:?}; stderr:\n{log}");
+        };
+        Ok(Wicket {
+            child,
+            base_url,
+            banner,
+            ca_file: tls_dir.join("ca.pem"),
+            stderr_file,
+            _plugins: plugins,
+            _state: state,
+        })
+    }
+
+    /// An HTTPS client that trusts this Wicket's CA.
+    pub fn client(&self) -> Client {
+        Client::new(&self.ca_file, &self.base_url)
+    }
+
+    /// Everything Wicket logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Wicket {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer: status and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "body is not JSON ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// An HTTPS/1.1 keep-alive client for one Wicket.
+#[derive(Clone)]
+pub struct Client {
+    inner: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base_url: Arc<str>,
+}
+
+impl Client {
+    /// A client for `base_url` trusting the CA in `ca_file`.
+    pub fn new(ca_file: &Path, base_url: &str) -> Client {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .build();
+        Client {
+            inner: HyperClient::builder(TokioExecutor::new()).build(connector),
+            base_url: base_url.into(),
+        }
+    }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> anyhow::Result<Answer> {
+        let request = http::Request::post(format!("{}{path}", self.base_url))
+            .header("content-type", "application/json")
+            .body(Full::new(body.into()))?;
+        self.send(request).await
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
+        let request =
+            http::Request::get(format!("{}{path}", self.base_url)).body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
+    async fn send(&self, request: http::Request<Full<Bytes>>) -> anyhow::Result<Answer> {
+        let response = self.inner.request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer { status, body })
+    }
+}
+
+/// Which kind of webhook path an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhook {
+    /// `/mutate/...`
+    Mutating,
+    /// `/validate/...`
+    Validating,
+}
+
+/// Asserts every check the API server makes on a webhook's answer (see
+/// `shared/reference/apiserver-rules.md`) and returns the decoded patch, if
+/// any, after checking that it applies to the request's object.
+pub fn check_apiserver_rules(
+    request: &[u8],
+    answer: &Answer,
+    webhook: Webhook,
+) -> anyhow::Result<Option<json_patch::Patch>> {
+    let request: Value = serde_json::from_slice(request)?;
+    ensure!(
+        answer.status == 200,
+        "HTTP {} {:?}",
+        answer.status,
+        answer.body
+    );
+    let review = answer.json();
+    ensure!(
+        review["apiVersion"] == request["apiVersion"],
+        "apiVersion not echoed: {review}"
+    );
+    ensure!(review["kind"] == "AdmissionReview", "kind: {review}");
+    let response = review
+        .get("response")
+        .context("webhook response was absent")?;
+    ensure!(
+        response["uid"] == request["request"]["uid"],
+        "expected response.uid={}, got {}",
+        request["request"]["uid"],
+        response["uid"]
+    );
+    ensure!(response["allowed"].is_boolean(), "allowed: {response}");
+    if response["allowed"] == false {
+        let status = &response["status"];
+        let code = status["code"]
+            .as_u64()
+            .context("a denial has status.code")?;
+        ensure!((400..600).contains(&code), "status.code {code}");
+        ensure!(
+            status["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a denial has a message: {status}"
+        );
+    }
+    for warning in response["warnings"].as_array().into_iter().flatten() {
+        ensure!(
+            warning.as_str().is_some_and(|w| w.len() <= 120),
+            "warning {warning}"
+        );
+    }
+    for key in response["auditAnnotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        ensure!(
+            !key.contains('/'),
+            "audit annotation key {key} would not be a qualified name"
+        );
+    }
+    let patch = response.get("patch");
+    let patch_type = response.get("patchType");
+    match (patch, patch_type) {
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!("a patch without patchType"),
+        (None, Some(_)) => bail!("a patchType without a patch"),
+        (Some(patch), Some(patch_type)) => {
+            ensure!(
+                webhook == Webhook::Mutating,
+                "a validating webhook returned a patch"
+            );
+            ensure!(patch_type == "JSONPatch", "patchType {patch_type}");
+            ensure!(response["allowed"] == true, "a patch on a denial");
+            let object = &request["request"]["object"];
+            ensure!(!object.is_null(), "a patch for a request without an object");
+            let text = patch.as_str().context("patch is a string")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .context("patch is standard base64")?;
+            let patch: json_patch::Patch =
+                serde_json::from_slice(&bytes).context("patch is an RFC 6902 JSON Patch")?;
+            let mut patched = object.clone();
+            json_patch::patch(&mut patched, &patch).context("patch applies to the object")?;
+            Ok(Some(patch))
+        }
+    }
+}
+
+/// Applies a patch to a request's object.
+pub fn apply(request: &[u8], patch: &json_patch::Patch) -> Value {
+    let request: Value = serde_json::from_slice(request).unwrap();
+    let mut object = request["request"]["object"].clone();
+    json_patch::patch(&mut object, patch).unwrap();
+    object
+}

@@ -1,0 +1,125 @@
+//! Isolation and concurrency through the real binary: many requests at once,
+//! no state carried between requests, a stuck plugin does not stall others.
+
+use std::pin::pin;
+
+use wicket_tests::{PluginDir, Webhook, Wicket, check_apiserver_rules, fixture_with_uid};
+
+const POD: &str = "v1-pod-create-plain.json";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_requests_each_get_their_own_answer() {
+    let plugins = PluginDir::new().misbehave("add-label", "mutating", "fail", "add-label", "");
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let client = client.clone();
+        requests.spawn(async move {
+            let uid = format!("concurrent-{i}");
+            let request = fixture_with_uid(POD, &uid);
+            let answer = client
+                .post("/mutate/add-label", request.clone())
+                .await
+                .unwrap();
+            (uid, request, answer)
+        });
+    }
+    let mut answered = 0;
+    while let Some(joined) = requests.join_next().await {
+        let (uid, request, answer) = joined.unwrap();
+        let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating).unwrap();
+        assert!(patch.is_some());
+        assert_eq!(answer.json()["response"]["uid"], uid.as_str());
+        answered += 1;
+    }
+    assert_eq!(answered, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_state_is_carried_from_one_request_to_the_next() {
+    let plugins = PluginDir::new().misbehave("counter", "validating", "fail", "counter", "");
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    for i in 0..20 {
+        let answer = client
+            .post(
+                "/validate/counter",
+                fixture_with_uid(POD, &format!("seq-{i}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.json()["response"]["warnings"][0],
+            "seen=1",
+            "request {i}"
+        );
+    }
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let client = client.clone();
+        requests.spawn(async move {
+            client
+                .post(
+                    "/validate/counter",
+                    fixture_with_uid(POD, &format!("par-{i}")),
+                )
+                .await
+                .unwrap()
+        });
+    }
+    while let Some(answer) = requests.join_next().await {
+        assert_eq!(answer.unwrap().json()["response"]["warnings"][0], "seen=1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn looping_plugins_do_not_stall_other_plugins() {
+    // The loops get a long deadline so that they are certainly still running
+    // when the other request is answered; the assertion is on order, not time.
+    let plugins = PluginDir::new()
+        .misbehave(
+            "loop",
+            "validating",
+            "fail",
+            "loop",
+            "[limits]\ntimeout-ms = 5000",
+        )
+        .misbehave("allow", "validating", "fail", "allow", "");
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    let mut first_loop = pin!(client.post("/validate/loop", fixture_with_uid(POD, "loop-1")));
+    let mut second_loop = pin!(client.post("/validate/loop", fixture_with_uid(POD, "loop-2")));
+    // Drive both loops until the plugin reports both are spinning.
+    let both_spinning = async {
+        let log_has = |uid: &str| wicket.log().contains(&format!("looping on {uid}"));
+        while !(log_has("loop-1") && log_has("loop-2")) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        _ = both_spinning => {}
+        _ = &mut first_loop => panic!("a looping plugin finished before it was seen spinning"),
+        _ = &mut second_loop => panic!("a looping plugin finished before it was seen spinning"),
+    }
+    let allow = client.post("/validate/allow", fixture_with_uid(POD, "allow"));
+    // Keep driving both loops until the allow request finishes; neither may finish first.
+    let answer = tokio::select! {
+        biased;
+        answer = allow => answer.unwrap(),
+        _ = &mut first_loop => panic!("a looping plugin finished before the other plugin answered"),
+        _ = &mut second_loop => panic!("a looping plugin finished before the other plugin answered"),
+    };
+    assert_eq!(answer.json()["response"]["allowed"], true);
+    for looping in [first_loop, second_loop] {
+        let answer = looping.await.unwrap();
+        let message = answer.json()["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains("ran past its 5000ms deadline"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The admission protocol through the real binary over real HTTPS: captured
+//! fixtures, request fields, bad input, load-time refusals, health.
+
+use serde_json::{Value, json};
+use wicket_tests::{
+    PluginDir, Webhook, Wicket, apply, check_apiserver_rules, fixture, fixture_names, misbehave,
+    test_plugin,
+};
+
+const LABEL: &str = "wicket.dev/touched";
+
+#[derive(serde::Deserialize)]
+struct RawObject<'a> {
+    #[serde(borrow)]
+    request: RawRequest<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawRequest<'a> {
+    #[serde(borrow)]
+    object: &'a serde_json::value::RawValue,
+}
+
+fn protocol_plugins() -> PluginDir {
+    PluginDir::new()
+        .misbehave("add-label", "mutating", "fail", "add-label", "")
+        .misbehave(
+            "add-label-object",
+            "mutating",
+            "fail",
+            "add-label-object",
+            "",
+        )
+        .misbehave("allow", "validating", "fail", "allow", "")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_fixture_gets_an_answer_the_api_server_accepts() {
+    let wicket = Wicket::start(protocol_plugins()).unwrap();
+    let client = wicket.client();
+    for name in fixture_names() {
+        let request = fixture(&name);
+        let review: Value = serde_json::from_slice(&request).unwrap();
+        let has_object = !review["request"]["object"].is_null();
+
+        // The API server appends ?timeout=10s; it must make no difference.
+        for path in ["/mutate/add-label?timeout=10s", "/mutate/add-label-object"] {
+            let answer = client.post(path, request.clone()).await.unwrap();
+            let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating)
+                .unwrap_or_else(|err| panic!("{name} on {path}: {err:#}"));
+            assert_eq!(answer.json()["response"]["allowed"], true, "{name}");
+            match patch {
+                Some(patch) => {
+                    assert!(has_object, "{name}: a patch without an object");
+                    let patched = apply(&request, &patch);
+                    assert_eq!(
+                        patched["metadata"]["labels"][LABEL], "true",
+                        "{name} on {path}"
+                    );
+                }
+                None => assert!(!has_object, "{name} on {path}: expected a patch"),
+            }
+        }
+
+        let answer = client
+            .post("/validate/allow", request.clone())
+            .await
+            .unwrap();
+        let patch = check_apiserver_rules(&request, &answer, Webhook::Validating)
+            .unwrap_or_else(|err| panic!("{name} on /validate/allow: {err:#}"));
+        assert!(patch.is_none());
+        assert_eq!(answer.json()["response"]["allowed"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_without_labels_gets_the_labels_map_added_whole() {
+    let wicket = Wicket::start(protocol_plugins()).unwrap();
+    let mut review: Value = serde_json::from_slice(&fixture("v1-pod-create-plain.json")).unwrap();
+    review["request"]["object"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    let request = serde_json::to_vec(&review).unwrap();
+    for path in ["/mutate/add-label", "/mutate/add-label-object"] {
+        let answer = wicket.client().post(path, request.clone()).await.unwrap();
+        let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating)
+            .unwrap()
+            .expect("a patch");
+        assert_eq!(
+            apply(&request, &patch)["metadata"]["labels"],
+            json!({LABEL: "true"})
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugin_receives_the_request_fields() {
+    let wicket = Wicket::start(protocol_plugins()).unwrap();
+    let client = wicket.client();
+    let seen = async |name: &str| {
+        let answer = client.post("/validate/allow", fixture(name)).await.unwrap();
+        answer.json()["response"]["auditAnnotations"].clone()
+    };
+
+    let create = seen("v1-pod-create-plain.json").await;
+    assert_eq!(create["operation"], "CREATE");
+    assert_eq!(create["kind"], "Pod");
+    assert_eq!(create["resource"], "pods");
+    assert_eq!(create["target"], "fx/web");
+    assert_eq!(create["user"], "admin");
+    assert_eq!(create["groups"], "system:masters,system:authenticated");
+    assert_eq!(create["dry-run"], "false");
+    assert_eq!(create["old-object-bytes"], "none");
+    // The object reaches the plugin as the exact bytes it arrived as (the
+    // fixture is indented, so a re-serialised object would be shorter).
+    let body = fixture("v1-pod-create-plain.json");
+    let raw: RawObject = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        create["object-bytes"],
+        raw.request.object.get().len().to_string()
+    );
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    assert_ne!(
+        serde_json::to_string(&review["request"]["object"])
+            .unwrap()
+            .len(),
+        raw.request.object.get().len()
+    );
+
+    let delete = seen("v1-pod-delete-etcd-1.json").await;
+    assert_eq!(delete["operation"], "DELETE");
+    assert_eq!(delete["object-bytes"], "none");
+    assert_ne!(delete["old-object-bytes"], "none");
+
+    let eviction = seen("v1-pod-eviction-etcd-0.json").await;
+    assert_eq!(eviction["sub-resource"], "eviction");
+    assert_eq!(eviction["kind"], "Eviction");
+
+    let dry_run = seen("v1-pod-create-dryrun.json").await;
+    assert_eq!(dry_run["dry-run"], "true");
+
+    // The plugin's log import lands in Wicket's log, tagged.
+    let uid = review["request"]["uid"].as_str().unwrap();
+    let log = wicket.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains(&format!("allowing {uid}")) && line.contains("plugin=allow ")),
+        "{log}"
+    );
+    // One review line per request, with its verdict.
+    assert!(log.lines().any(|line| line.contains("review")
+        && line.contains(uid)
+        && line.contains("verdict=allowed")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
+    let wicket = Wicket::start_with(protocol_plugins(), &["--max-body-bytes", "100000"]).unwrap();
+    let client = wicket.client();
+    let good = fixture("v1-pod-create-plain.json");
+    let mut no_uid: Value = serde_json::from_slice(&good).unwrap();
+    no_uid["request"].as_object_mut().unwrap().remove("uid");
+    let mut bad_operation: Value = serde_json::from_slice(&good).unwrap();
+    bad_operation["request"]["operation"] = "EXPLODE".into();
+
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "/mutate/add-label",
+            b"{not json".to_vec(),
+            400,
+            "not a JSON AdmissionReview",
+        ),
+        (
+            "/mutate/add-label",
+            b"".to_vec(),
+            400,
+            "not a JSON AdmissionReview",
+        ),
+        (
+            "/mutate/add-label",
+            br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(),
+            400,
+            "kind must be \"AdmissionReview\"",
+        ),
+        (
+            "/mutate/add-label",
+            br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{}}"#
+                .to_vec(),
+            400,
+            "apiVersion must be",
+        ),
+        (
+            "/mutate/add-label",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+            400,
+            "no request",
+        ),
+        (
+            "/mutate/add-label",
+            serde_json::to_vec(&no_uid).unwrap(),
+            400,
+            "missing field `uid`",
+        ),
+        (
+            "/mutate/add-label",
+            serde_json::to_vec(&bad_operation).unwrap(),
+            400,
+            "EXPLODE",
+        ),
+        (
+            "/mutate/add-label",
+            vec![b' '; 200_000],
+            413,
+            "larger than the limit of 100000 bytes",
+        ),
+        (
+            "/mutate/nope",
+            good.clone(),
+            404,
+            "no plugin named \"nope\"",
+        ),
+        (
+            "/validate/add-label",
+            good.clone(),
+            404,
+            "served at /mutate/add-label",
+        ),
+        (
+            "/mutate/allow",
+            good.clone(),
+            404,
+            "served at /validate/allow",
+        ),
+        ("/elsewhere", good.clone(), 404, "no such route"),
+    ];
+    for (path, body, status, message) in cases {
+        let answer = client.post(path, body).await.unwrap();
+        assert_eq!(answer.status, status, "{path}: {:?}", answer.body);
+        let error = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(message), "{path}: {error}");
+    }
+
+    let unknown = client
+        .post("/mutate/nope", good.clone())
+        .await
+        .unwrap()
+        .json();
+    let served: Vec<&str> = unknown["served"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        served,
+        [
+            "/mutate/add-label",
+            "/mutate/add-label-object",
+            "/validate/allow"
+        ]
+    );
+
+    assert_eq!(client.get("/mutate/add-label").await.unwrap().status, 405);
+
+    let answer = client
+        .post("/mutate/add-label", good.clone())
+        .await
+        .unwrap();
+    check_apiserver_rules(&good, &answer, Webhook::Mutating).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_that_cannot_load_are_refused_with_their_reason() {
+    let plugins = PluginDir::new()
+        .misbehave("good", "validating", "fail", "allow", "")
+        .misbehave(
+            "bad-settings",
+            "validating",
+            "fail",
+            "no-such-behaviour",
+            "",
+        )
+        .plugin("wrong-world", &test_plugin("test-plugin-wrong-world"), None)
+        .write("not-wasm.wasm", b"this is not wasm")
+        .plugin("bad-manifest", &misbehave(), Some("mode = \"sideways\""))
+        .plugin(
+            "big-limits",
+            &misbehave(),
+            Some("[limits]\ntimeout-ms = 60000"),
+        )
+        .plugin("Bad_Name", &misbehave(), None)
+        .write("orphan.toml", b"mode = \"mutating\"");
+    let wicket = Wicket::start(plugins).unwrap();
+    let expected = [
+        (
+            "bad-settings",
+            "settings refused by the plugin: misbehave settings: unknown variant `no-such-behaviour`",
+        ),
+        (
+            "wrong-world",
+            "does not export the wicket:admission/plugin interface",
+        ),
+        ("not-wasm", "not a valid WebAssembly component"),
+        ("bad-manifest", "invalid manifest"),
+        ("big-limits", "limits.timeout-ms must be between 1 and 9000"),
+        ("Bad_Name", "not a valid plugin name"),
+        ("orphan", "manifest has no orphan.wasm beside it"),
+    ];
+    let client = wicket.client();
+    let ready = client.get("/readyz").await.unwrap().json();
+    assert_eq!(ready["plugins"], json!(["/validate/good"]));
+    for (name, reason) in expected {
+        let shown = ready["notLoaded"][name].as_str().unwrap_or_default();
+        assert!(shown.contains(reason), "{name}: {shown}");
+        assert!(
+            wicket
+                .banner
+                .iter()
+                .any(|line| line.starts_with(&format!("not loaded: {name}: "))),
+            "{:?}",
+            wicket.banner
+        );
+    }
+    let answer = client
+        .post(
+            "/validate/bad-settings",
+            fixture("v1-pod-create-plain.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 404);
+    let error = answer.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("is not loaded: settings refused by the plugin"),
+        "{error}"
+    );
+
+    let answer = client
+        .post("/validate/good", fixture("v1-pod-create-plain.json"))
+        .await
+        .unwrap();
+    assert_eq!(answer.json()["response"]["allowed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness() {
+    let wicket = Wicket::start(protocol_plugins()).unwrap();
+    let client = wicket.client();
+    let health = client.get("/healthz").await.unwrap();
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok"[..]));
+    let ready = client.get("/readyz").await.unwrap();
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["ready"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_has_no_environment_and_no_files() {
+    let plugins = PluginDir::new().misbehave("probe", "validating", "fail", "probe", "");
+    let wicket = Wicket::start(plugins).unwrap();
+    let answer = wicket
+        .client()
+        .post("/validate/probe", fixture("v1-pod-create-plain.json"))
+        .await
+        .unwrap();
+    let seen = &answer.json()["response"]["auditAnnotations"];
+    assert_eq!(seen["env-vars"], "0");
+    assert_eq!(seen["root-dir"], "denied");
+    assert_eq!(seen["cwd-file"], "denied");
+}
