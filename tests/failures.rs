@@ -3,7 +3,7 @@
 //! server still answers a good request.
 
 use serde_json::Value;
-use wicket_tests::{PluginDir, Webhook, Wicket, check_apiserver_rules, fixture, misbehave};
+use wicket_tests::{Client, PluginDir, Webhook, Wicket, check_apiserver_rules, fixture, misbehave};
 
 /// A way to fail: the `behave` setting, the path kind, the fixture that
 /// triggers it, and what the failure message must say.
@@ -107,6 +107,28 @@ fn all_misbehaving_plugins() -> PluginDir {
     plugins
 }
 
+/// Sends `request` to the `case` plugin with `policy`, checks the answer
+/// against the API server's rules and that it carries no patch, and returns
+/// its `response`.
+async fn review_without_patch(
+    client: &Client,
+    case: &Misbehaviour,
+    policy: &str,
+    request: &[u8],
+) -> Value {
+    let answer = client
+        .post(&path(case, policy), request.to_vec())
+        .await
+        .unwrap();
+    let patch = check_apiserver_rules(request, &answer, webhook(case)).unwrap();
+    assert!(
+        patch.is_none(),
+        "{}: a failed plugin's answer has no patch",
+        case.behave
+    );
+    answer.json()["response"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_failure_follows_its_plugins_failure_policy() {
     let wicket = Wicket::start(all_misbehaving_plugins()).unwrap();
@@ -115,16 +137,7 @@ async fn each_failure_follows_its_plugins_failure_policy() {
         let request = fixture(case.fixture);
 
         // failure-policy = "fail": denied with 500, naming plugin and cause.
-        let answer = client
-            .post(&path(case, "fail"), request.clone())
-            .await
-            .unwrap();
-        assert!(
-            check_apiserver_rules(&request, &answer, webhook(case))
-                .unwrap()
-                .is_none()
-        );
-        let response = &answer.json()["response"];
+        let response = review_without_patch(&client, case, "fail", &request).await;
         assert_eq!(response["allowed"], false, "{}: {response}", case.behave);
         assert_eq!(response["status"]["code"], 500);
         let message = response["status"]["message"].as_str().unwrap();
@@ -137,16 +150,7 @@ async fn each_failure_follows_its_plugins_failure_policy() {
 
         // failure-policy = "ignore": allowed, no patch, a warning and an
         // audit annotation naming the plugin.
-        let answer = client
-            .post(&path(case, "ignore"), request.clone())
-            .await
-            .unwrap();
-        assert!(
-            check_apiserver_rules(&request, &answer, webhook(case))
-                .unwrap()
-                .is_none()
-        );
-        let response = &answer.json()["response"];
+        let response = review_without_patch(&client, case, "ignore", &request).await;
         assert_eq!(response["allowed"], true, "{}: {response}", case.behave);
         let name = plugin_name(case.behave, "ignore");
         let warning = response["warnings"][0].as_str().unwrap();

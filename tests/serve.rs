@@ -368,3 +368,36 @@ async fn a_plugin_has_no_environment_and_no_files() {
     assert_eq!(seen["root-dir"], "denied");
     assert_eq!(seen["cwd-file"], "denied");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_template_plugin_works_as_documented() {
+    let plugins = PluginDir::new().plugin(
+        "require-owner",
+        &test_plugin("wicket-plugin-template"),
+        None,
+    );
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    let request = fixture("v1-pod-create-plain.json");
+    let answer = client
+        .post("/validate/require-owner", request.clone())
+        .await
+        .unwrap();
+    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
+    let response = &answer.json()["response"];
+    assert_eq!(response["allowed"], false);
+    assert_eq!(
+        response["status"]["message"],
+        "require-owner: pods need an 'owner' label; add metadata.labels.owner"
+    );
+
+    let mut owned: Value = serde_json::from_slice(&request).unwrap();
+    owned["request"]["object"]["metadata"]["labels"]["owner"] = "team-a".into();
+    let owned = serde_json::to_vec(&owned).unwrap();
+    let answer = client
+        .post("/validate/require-owner", owned.clone())
+        .await
+        .unwrap();
+    check_apiserver_rules(&owned, &answer, Webhook::Validating).unwrap();
+    assert_eq!(answer.json()["response"]["allowed"], true);
+}

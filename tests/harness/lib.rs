@@ -80,11 +80,16 @@ pub fn wicket_binary() -> &'static Path {
     })
 }
 
-/// Test plugin crates under `tests/plugins/`, by crate name.
-const TEST_PLUGINS: &[&str] = &["test-plugin-misbehave", "test-plugin-wrong-world"];
+/// Plugin crates the tests load: test plugins under `tests/plugins/` and the
+/// plugins under `plugins/`.
+const TEST_PLUGINS: &[&str] = &[
+    "test-plugin-misbehave",
+    "test-plugin-wrong-world",
+    "wicket-plugin-template",
+];
 
-/// The `.wasm` component of the test plugin crate `crate_name`, built with
-/// the other test plugins if needed.
+/// The `.wasm` component of the plugin crate `crate_name`, built with the
+/// other plugins if needed.
 pub fn test_plugin(crate_name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     assert!(
