@@ -401,3 +401,35 @@ async fn the_readme_template_plugin_works_as_documented() {
     check_apiserver_rules(&owned, &answer, Webhook::Validating).unwrap();
     assert_eq!(answer.json()["response"]["allowed"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_with_a_certificate_and_key_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let (cert, key, ca_file) = (
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+    let wicket = Wicket::start_with_tls_files(protocol_plugins(), &cert, &key, &ca_file).unwrap();
+    let request = fixture("v1-pod-create-plain.json");
+    let answer = wicket
+        .client()
+        .post("/validate/allow", request.clone())
+        .await
+        .unwrap();
+    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
+}

@@ -21,7 +21,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde_json::json;
 
 use crate::admit::{self, Decision};
@@ -32,6 +33,9 @@ use crate::text::with_causes;
 
 /// How long a client may take to send a request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far past the body limit Wicket keeps reading (and discarding) before
+/// it answers 413 and closes the connection.
+const OVERSIZE_DRAIN_FACTOR: usize = 4;
 
 /// What the handlers share.
 pub struct AppState {
@@ -118,14 +122,35 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
 
 /// Reads the whole body, refusing one over `limit` bytes or one that is too
 /// slow to arrive.
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Refusal> {
-    let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
-        Err(_elapsed) => Err(Refusal::SlowBody),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(Refusal::TooLarge { limit }),
-        Ok(Err(err)) => Err(Refusal::BodyRead(with_causes(err.as_ref()))),
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    tokio::time::timeout(BODY_READ_TIMEOUT, collect_bounded(body, limit))
+        .await
+        .unwrap_or(Err(Refusal::SlowBody))
+}
+
+/// Collects at most `limit` bytes. Past the limit it keeps reading and
+/// discarding, up to [`OVERSIZE_DRAIN_FACTOR`] times the limit, so that the
+/// client has finished sending and actually receives the 413 instead of a
+/// connection reset.
+async fn collect_bounded(mut body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    let mut collected = BytesMut::new();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| Refusal::BodyRead(with_causes(&err)))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry nothing Wicket reads
+        };
+        received = received.saturating_add(data.len());
+        if received <= limit {
+            collected.extend_from_slice(&data);
+        } else if received > limit.saturating_mul(OVERSIZE_DRAIN_FACTOR) {
+            break;
+        }
     }
+    if received > limit {
+        return Err(Refusal::TooLarge { limit });
+    }
+    Ok(collected.freeze())
 }
 
 /// The one log line per review.

@@ -21,8 +21,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads the plugins and serves them until SIGTERM or SIGINT.
 ///
-/// Prints `listening on https://ADDR` on stdout once the socket is bound,
-/// which scripts and tests use as the readiness signal.
+/// Prints `listening on https://ADDR` on stdout once the socket is bound and
+/// the plugins are loaded: scripts and tests use it as the readiness signal.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let tls = tls::load(&config.tls).context("setting up TLS")?;
     let runtime =
@@ -57,11 +57,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tells the operator (stdout) where Wicket listens and what it serves.
+/// Tells the operator (stdout) what Wicket serves and where. The
+/// `listening on` line comes last: scripts and tests wait for it.
 fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
-    let paths = plugins.served_paths();
-    println!("listening on https://{address}");
-    println!("serving {} plugin(s): {}", paths.len(), paths.join(" "));
     for (name, reason) in plugins.refused() {
         println!("not loaded: {name}: {reason}");
     }
@@ -71,6 +69,9 @@ fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
             ca_file.display()
         );
     }
+    let paths = plugins.served_paths();
+    println!("serving {} plugin(s): {}", paths.len(), paths.join(" "));
+    println!("listening on https://{address}");
     if plugins.is_empty() {
         tracing::warn!("no plugin loaded; every review path answers 404");
     }

@@ -10,6 +10,7 @@
 //! - [`check_apiserver_rules`] asserts what the API server itself checks in
 //!   an answer.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -209,7 +210,8 @@ pub struct Wicket {
 }
 
 impl Wicket {
-    /// Starts Wicket serving `plugins` and waits until it is listening.
+    /// Starts Wicket serving `plugins` with a self-signed certificate and
+    /// waits until it is listening.
     pub fn start(plugins: PluginDir) -> anyhow::Result<Wicket> {
         Wicket::start_with(plugins, &[])
     }
@@ -218,14 +220,45 @@ impl Wicket {
     pub fn start_with(plugins: PluginDir, extra_args: &[&str]) -> anyhow::Result<Wicket> {
         let state = tempfile::tempdir()?;
         let tls_dir = state.path().join("tls");
+        let mut args: Vec<&OsStr> = vec![
+            "--self-signed".as_ref(),
+            "--tls-dir".as_ref(),
+            tls_dir.as_os_str(),
+        ];
+        args.extend(extra_args.iter().map(OsStr::new));
+        Wicket::spawn(plugins, &args, tls_dir.join("ca.pem"), state)
+    }
+
+    /// Starts Wicket serving `plugins` with the given certificate and key
+    /// files; clients trust `ca_file`.
+    pub fn start_with_tls_files(
+        plugins: PluginDir,
+        cert: &Path,
+        key: &Path,
+        ca_file: &Path,
+    ) -> anyhow::Result<Wicket> {
+        let args = [
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ];
+        Wicket::spawn(plugins, &args, ca_file.to_owned(), tempfile::tempdir()?)
+    }
+
+    fn spawn(
+        plugins: PluginDir,
+        args: &[&OsStr],
+        ca_file: PathBuf,
+        state: tempfile::TempDir,
+    ) -> anyhow::Result<Wicket> {
         let stderr_file = state.path().join("stderr.log");
         let mut child = Command::new(wicket_binary())
             .arg("serve")
             .arg("--plugins")
             .arg(plugins.path())
-            .args(["--listen", "127.0.0.1:0", "--self-signed", "--tls-dir"])
-            .arg(&tls_dir)
-            .args(extra_args)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_file)?)
@@ -237,13 +270,11 @@ impl Wicket {
         let mut base_url = None;
         for line in lines.by_ref() {
             let line = line?;
-            if let Some(url) = line.strip_prefix("listening on ") {
-                base_url = Some(url.to_owned());
-            } else if base_url.is_some() && line.starts_with("self-signed CA") {
-                banner.push(line);
+            base_url = line.strip_prefix("listening on ").map(str::to_owned);
+            banner.push(line);
+            if base_url.is_some() {
                 break;
             }
-            banner.push(line);
         }
         // Keep reading so a later write to stdout never meets a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
@@ -256,7 +287,7 @@ impl Wicket {
             child,
             base_url,
             banner,
-            ca_file: tls_dir.join("ca.pem"),
+            ca_file,
             stderr_file,
             _plugins: plugins,
             _state: state,
