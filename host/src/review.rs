@@ -12,6 +12,7 @@
 //! `AdmissionReview`, an unknown `apiVersion`, no `request`, no `uid`, or a
 //! request field of the wrong shape.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -166,15 +167,27 @@ pub struct AdmissionRequest<'a> {
     pub options: Option<&'a RawValue>,
 }
 
-/// The envelope, read first so that errors about it come before errors about
-/// the request's fields.
+/// A whole review in one pass: the fast path for well-formed bodies.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a> {
+    #[serde(default, borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    request: Option<AdmissionRequest<'a>>,
+}
+
+/// The envelope alone, read when the one-pass decode fails, so that errors
+/// about it come before errors about the request's fields.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope<'a> {
-    #[serde(default)]
-    api_version: Option<&'a str>,
-    #[serde(default)]
-    kind: Option<&'a str>,
+    #[serde(default, borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     request: Option<&'a RawValue>,
 }
@@ -206,20 +219,47 @@ pub enum DecodeError {
 
 /// Decodes a request body, borrowing the object texts from it.
 pub fn decode(body: &[u8]) -> Result<AdmissionReview<'_>, DecodeError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(DecodeError::Json)?;
-    match envelope.kind {
-        Some("AdmissionReview") => {}
-        other => return Err(DecodeError::Kind(other.unwrap_or_default().to_owned())),
+    if let Ok(Review {
+        api_version,
+        kind,
+        request: Some(request),
+    }) = serde_json::from_slice::<Review<'_>>(body)
+    {
+        let api_version = check_envelope(kind.as_deref(), api_version.as_deref())?;
+        return checked(api_version, request);
     }
-    let api_version = envelope.api_version.unwrap_or_default();
-    let api_version = ApiVersion::parse(api_version)
-        .ok_or_else(|| DecodeError::ApiVersion(api_version.into()))?;
+    decode_with_precise_errors(body)
+}
+
+/// The slow path: the envelope first, then the request, so the error names
+/// the first thing that is wrong.
+fn decode_with_precise_errors(body: &[u8]) -> Result<AdmissionReview<'_>, DecodeError> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(DecodeError::Json)?;
+    let api_version = check_envelope(envelope.kind.as_deref(), envelope.api_version.as_deref())?;
     let request = envelope
         .request
         .filter(|raw| raw.get() != "null")
         .ok_or(DecodeError::NoRequest)?;
     let request: AdmissionRequest<'_> =
         serde_json::from_str(request.get()).map_err(DecodeError::Request)?;
+    checked(api_version, request)
+}
+
+fn check_envelope(
+    kind: Option<&str>,
+    api_version: Option<&str>,
+) -> Result<ApiVersion, DecodeError> {
+    if kind != Some("AdmissionReview") {
+        return Err(DecodeError::Kind(kind.unwrap_or_default().to_owned()));
+    }
+    let api_version = api_version.unwrap_or_default();
+    ApiVersion::parse(api_version).ok_or_else(|| DecodeError::ApiVersion(api_version.to_owned()))
+}
+
+fn checked<'a>(
+    api_version: ApiVersion,
+    request: AdmissionRequest<'a>,
+) -> Result<AdmissionReview<'a>, DecodeError> {
     if request.uid.is_empty() {
         return Err(DecodeError::NoUid);
     }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, types};
 use super::host::{CapturedOutput, InstanceState, LogTag};
@@ -28,6 +30,11 @@ use crate::text::truncate;
 
 /// How often the engine's epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Bytes of each instance slot's memory reset in place rather than returned
+/// to the kernel; a typical plugin's whole heap fits.
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+/// Slot decommits batched into one round of system calls.
+const DECOMMIT_BATCH: usize = 16;
 /// Extra time a call gets past its deadline before the host abandons it; the
 /// epoch trap normally ends it well before.
 const ABANDON_GRACE: Duration = Duration::from_millis(50);
@@ -158,7 +165,15 @@ impl Runtime {
             .total_memories(instances * 2)
             .total_tables(instances * 8)
             .total_stacks(instances)
-            .max_memory_size((Limits::MAX_MEMORY_MIB as usize) << 20);
+            .max_memory_size((Limits::MAX_MEMORY_MIB as usize) << 20)
+            // Reset the first pages of a used slot with memset instead of
+            // madvise, and batch the rest: each madvise costs a TLB
+            // shootdown on every core, which dominated kernel time per review.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 16)
+            .decommit_batch_size(DECOMMIT_BATCH)
+            // Linux ≥ 6.7: reset only the pages a plugin touched.
+            .pagemap_scan(Enabled::Auto);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
