@@ -57,11 +57,6 @@ impl PluginSet {
         &self.refused
     }
 
-    /// How many plugins are served.
-    pub fn len(&self) -> usize {
-        self.plugins.len()
-    }
-
     /// Whether no plugin is served.
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
