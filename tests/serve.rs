@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use wicket_tests::{
-    PluginDir, Webhook, Wicket, apply, check_apiserver_rules, fixture, fixture_names, misbehave,
-    test_plugin,
+    Client, PluginDir, Webhook, Wicket, apply, check_apiserver_rules, fixture, fixture_names,
+    misbehave, test_plugin,
 };
 
 const LABEL: &str = "wicket.dev/touched";
@@ -432,4 +432,17 @@ async fn serves_with_a_certificate_and_key_from_files() {
         .await
         .unwrap();
     check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reviews_are_served_over_http2_too() {
+    let wicket = Wicket::start(protocol_plugins()).unwrap();
+    let client = Client::http2(&wicket.ca_file, &wicket.base_url);
+    let request = fixture("v1-pod-create-large-orders-api.json");
+    let answer = client
+        .post("/mutate/add-label", request.clone())
+        .await
+        .unwrap();
+    let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating).unwrap();
+    assert!(patch.is_some());
 }

@@ -346,8 +346,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base_url` trusting the CA in `ca_file`.
+    /// An HTTP/1.1 client for `base_url` trusting the CA in `ca_file`.
     pub fn new(ca_file: &Path, base_url: &str) -> Client {
+        Client::build(ca_file, base_url, false)
+    }
+
+    /// An HTTP/2-only client (ALPN `h2`) for `base_url` trusting `ca_file`.
+    pub fn http2(ca_file: &Path, base_url: &str) -> Client {
+        Client::build(ca_file, base_url, true)
+    }
+
+    fn build(ca_file: &Path, base_url: &str, http2: bool) -> Client {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
@@ -362,11 +371,16 @@ impl Client {
             .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .build();
+            .https_only();
+        let connector = if http2 {
+            connector.enable_http2().build()
+        } else {
+            connector.enable_http1().build()
+        };
         Client {
-            inner: HyperClient::builder(TokioExecutor::new()).build(connector),
+            inner: HyperClient::builder(TokioExecutor::new())
+                .http2_only(http2)
+                .build(connector),
             base_url: base_url.into(),
         }
     }
