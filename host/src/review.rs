@@ -167,29 +167,23 @@ pub struct AdmissionRequest<'a> {
     pub options: Option<&'a RawValue>,
 }
 
-/// A whole review in one pass: the fast path for well-formed bodies.
+/// A review's envelope with its request as `R`: the whole typed request for
+/// the one-pass fast path, or the request's raw text when the envelope is
+/// read first so that errors about it come before errors about the request.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review<'a> {
+struct Envelope<'a, R> {
     #[serde(default, borrow)]
     api_version: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    request: Option<AdmissionRequest<'a>>,
+    // Not plain `default`: on a generic field serde would demand `R: Default`.
+    #[serde(default = "absent")]
+    request: Option<R>,
 }
 
-/// The envelope alone, read when the one-pass decode fails, so that errors
-/// about it come before errors about the request's fields.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    #[serde(default, borrow)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    request: Option<&'a RawValue>,
+fn absent<R>() -> Option<R> {
+    None
 }
 
 /// What is wrong with a request body.
@@ -219,11 +213,11 @@ pub enum DecodeError {
 
 /// Decodes a request body, borrowing the object texts from it.
 pub fn decode(body: &[u8]) -> Result<AdmissionReview<'_>, DecodeError> {
-    if let Ok(Review {
+    if let Ok(Envelope {
         api_version,
         kind,
         request: Some(request),
-    }) = serde_json::from_slice::<Review<'_>>(body)
+    }) = serde_json::from_slice::<Envelope<'_, AdmissionRequest<'_>>>(body)
     {
         let api_version = check_envelope(kind.as_deref(), api_version.as_deref())?;
         return checked(api_version, request);
@@ -234,7 +228,8 @@ pub fn decode(body: &[u8]) -> Result<AdmissionReview<'_>, DecodeError> {
 /// The slow path: the envelope first, then the request, so the error names
 /// the first thing that is wrong.
 fn decode_with_precise_errors(body: &[u8]) -> Result<AdmissionReview<'_>, DecodeError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(DecodeError::Json)?;
+    let envelope: Envelope<'_, &RawValue> =
+        serde_json::from_slice(body).map_err(DecodeError::Json)?;
     let api_version = check_envelope(envelope.kind.as_deref(), envelope.api_version.as_deref())?;
     let request = envelope
         .request
