@@ -140,6 +140,12 @@ pub enum PluginFailure {
     PatchDoesNotApply(String),
 }
 
+/// Where in a call an error arose.
+enum Stage {
+    Instantiate,
+    Call,
+}
+
 /// The error the epoch callback raises when a call passes its deadline.
 #[derive(Debug)]
 struct DeadlineReached;
@@ -325,23 +331,26 @@ impl Plugin {
                 .pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|err| Err(PluginFailure::Instantiate(format!("{err:#}"))))?;
-            body(&plugin, &mut store).await.map_err(Ok)
+                .map_err(|err| (Stage::Instantiate, err))?;
+            body(&plugin, &mut store)
+                .await
+                .map_err(|err| (Stage::Call, err))
         };
         let outcome = tokio::time::timeout(limits.timeout() + ABANDON_GRACE, run).await;
         let result = match outcome {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(Err(failure))) => Err(failure),
-            Ok(Err(Ok(trap))) => Err(self.classify(trap, &store, &output)),
+            Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, &output)),
             Err(_elapsed) => Err(PluginFailure::Deadline(limits.timeout())),
         };
         self.log_output(uid, &output);
         result
     }
 
-    /// Names the cause of a failed call.
+    /// Names the cause of a failed call. The deadline and the memory cap
+    /// can be hit while instantiating as well as while running.
     fn classify(
         &self,
+        stage: Stage,
         error: wasmtime::Error,
         store: &Store<InstanceState>,
         output: &CapturedOutput,
@@ -352,6 +361,9 @@ impl Plugin {
         }
         if store.data().limiter_hit() {
             return PluginFailure::Memory(limits.memory_bytes());
+        }
+        if let Stage::Instantiate = stage {
+            return PluginFailure::Instantiate(format!("{error:#}"));
         }
         tracing::debug!(plugin = %self.name, error = ?error, "plugin trapped");
         let detail = match output.panic_message() {
