@@ -3,7 +3,7 @@
 //! server still answers a good request.
 
 use serde_json::Value;
-use wicket_tests::{Client, PluginDir, Webhook, Wicket, check_apiserver_rules, fixture, misbehave};
+use wicket_tests::{Client, PluginDir, Wicket, fixture, misbehave};
 
 /// A way to fail: the `behave` setting, the path kind, the fixture that
 /// triggers it, and what the failure message must say.
@@ -83,14 +83,6 @@ fn path(case: &Misbehaviour, policy: &str) -> String {
     format!("/{prefix}/{}", plugin_name(case.behave, policy))
 }
 
-fn webhook(case: &Misbehaviour) -> Webhook {
-    if case.mode == "mutating" {
-        Webhook::Mutating
-    } else {
-        Webhook::Validating
-    }
-}
-
 fn all_misbehaving_plugins() -> PluginDir {
     let mut plugins = PluginDir::new().misbehave("allow", "validating", "fail", "allow", "");
     for case in MISBEHAVIOURS {
@@ -116,17 +108,13 @@ async fn review_without_patch(
     policy: &str,
     request: &[u8],
 ) -> Value {
-    let answer = client
-        .post(&path(case, policy), request.to_vec())
-        .await
-        .unwrap();
-    let patch = check_apiserver_rules(request, &answer, webhook(case)).unwrap();
+    let reviewed = client.review(&path(case, policy), request).await.unwrap();
     assert!(
-        patch.is_none(),
+        reviewed.patch.is_none(),
         "{}: a failed plugin's answer has no patch",
         case.behave
     );
-    answer.json()["response"].clone()
+    reviewed.response
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,12 +165,8 @@ async fn each_failure_follows_its_plugins_failure_policy() {
 
     // After all of that, a good request is still answered.
     let request = fixture(POD);
-    let answer = client
-        .post("/validate/allow", request.clone())
-        .await
-        .unwrap();
-    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
-    assert_eq!(answer.json()["response"]["allowed"], true);
+    let reviewed = client.review("/validate/allow", &request).await.unwrap();
+    assert_eq!(reviewed.response["allowed"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,13 +174,12 @@ async fn a_plugin_that_floods_stderr_is_bounded_and_still_answers() {
     let plugins = PluginDir::new().misbehave("noisy", "validating", "fail", "noisy-stderr", "");
     let wicket = Wicket::start(plugins).unwrap();
     let request = fixture(POD);
-    let answer = wicket
+    let reviewed = wicket
         .client()
-        .post("/validate/noisy", request.clone())
+        .review("/validate/noisy", &request)
         .await
         .unwrap();
-    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
-    assert_eq!(answer.json()["response"]["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true);
     let log = wicket.log();
     let output_line = log
         .lines()
@@ -215,13 +198,12 @@ async fn a_denial_carries_the_plugins_code_and_message() {
     let plugins = PluginDir::new().plugin("deny", &misbehave(), Some(manifest));
     let wicket = Wicket::start(plugins).unwrap();
     let request = fixture(POD);
-    let answer = wicket
+    let reviewed = wicket
         .client()
-        .post("/validate/deny", request.clone())
+        .review("/validate/deny", &request)
         .await
         .unwrap();
-    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
-    let response: &Value = &answer.json()["response"];
+    let response = &reviewed.response;
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 422);
     assert_eq!(response["status"]["reason"], "Invalid");

@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 use wicket_tests::{
-    Client, PluginDir, Webhook, Wicket, apply, check_apiserver_rules, fixture, fixture_names,
-    misbehave, test_plugin,
+    Client, PluginDir, Wicket, apply, fixture, fixture_names, misbehave, test_plugin,
 };
 
 const LABEL: &str = "wicket.dev/touched";
@@ -45,11 +44,12 @@ async fn every_fixture_gets_an_answer_the_api_server_accepts() {
 
         // The API server appends ?timeout=10s; it must make no difference.
         for path in ["/mutate/add-label?timeout=10s", "/mutate/add-label-object"] {
-            let answer = client.post(path, request.clone()).await.unwrap();
-            let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating)
-                .unwrap_or_else(|err| panic!("{name} on {path}: {err:#}"));
-            assert_eq!(answer.json()["response"]["allowed"], true, "{name}");
-            match patch {
+            let reviewed = client
+                .review(path, &request)
+                .await
+                .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+            assert_eq!(reviewed.response["allowed"], true, "{name}");
+            match reviewed.patch {
                 Some(patch) => {
                     assert!(has_object, "{name}: a patch without an object");
                     let patched = apply(&request, &patch);
@@ -62,14 +62,12 @@ async fn every_fixture_gets_an_answer_the_api_server_accepts() {
             }
         }
 
-        let answer = client
-            .post("/validate/allow", request.clone())
+        let reviewed = client
+            .review("/validate/allow", &request)
             .await
-            .unwrap();
-        let patch = check_apiserver_rules(&request, &answer, Webhook::Validating)
-            .unwrap_or_else(|err| panic!("{name} on /validate/allow: {err:#}"));
-        assert!(patch.is_none());
-        assert_eq!(answer.json()["response"]["allowed"], true);
+            .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+        assert!(reviewed.patch.is_none());
+        assert_eq!(reviewed.response["allowed"], true);
     }
 }
 
@@ -83,10 +81,8 @@ async fn a_pod_without_labels_gets_the_labels_map_added_whole() {
         .remove("labels");
     let request = serde_json::to_vec(&review).unwrap();
     for path in ["/mutate/add-label", "/mutate/add-label-object"] {
-        let answer = wicket.client().post(path, request.clone()).await.unwrap();
-        let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating)
-            .unwrap()
-            .expect("a patch");
+        let reviewed = wicket.client().review(path, &request).await.unwrap();
+        let patch = reviewed.patch.expect("a patch");
         assert_eq!(
             apply(&request, &patch)["metadata"]["labels"],
             json!({LABEL: "true"})
@@ -263,11 +259,7 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
 
     assert_eq!(client.get("/mutate/add-label").await.unwrap().status, 405);
 
-    let answer = client
-        .post("/mutate/add-label", good.clone())
-        .await
-        .unwrap();
-    check_apiserver_rules(&good, &answer, Webhook::Mutating).unwrap();
+    client.review("/mutate/add-label", &good).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,12 +371,11 @@ async fn the_readme_template_plugin_works_as_documented() {
     let wicket = Wicket::start(plugins).unwrap();
     let client = wicket.client();
     let request = fixture("v1-pod-create-plain.json");
-    let answer = client
-        .post("/validate/require-owner", request.clone())
+    let response = client
+        .review("/validate/require-owner", &request)
         .await
-        .unwrap();
-    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
-    let response = &answer.json()["response"];
+        .unwrap()
+        .response;
     assert_eq!(response["allowed"], false);
     assert_eq!(
         response["status"]["message"],
@@ -394,12 +385,11 @@ async fn the_readme_template_plugin_works_as_documented() {
     let mut owned: Value = serde_json::from_slice(&request).unwrap();
     owned["request"]["object"]["metadata"]["labels"]["owner"] = "team-a".into();
     let owned = serde_json::to_vec(&owned).unwrap();
-    let answer = client
-        .post("/validate/require-owner", owned.clone())
+    let reviewed = client
+        .review("/validate/require-owner", &owned)
         .await
         .unwrap();
-    check_apiserver_rules(&owned, &answer, Webhook::Validating).unwrap();
-    assert_eq!(answer.json()["response"]["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,12 +416,12 @@ async fn serves_with_a_certificate_and_key_from_files() {
 
     let wicket = Wicket::start_with_tls_files(protocol_plugins(), &cert, &key, &ca_file).unwrap();
     let request = fixture("v1-pod-create-plain.json");
-    let answer = wicket
+    let reviewed = wicket
         .client()
-        .post("/validate/allow", request.clone())
+        .review("/validate/allow", &request)
         .await
         .unwrap();
-    check_apiserver_rules(&request, &answer, Webhook::Validating).unwrap();
+    assert_eq!(reviewed.response["allowed"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -439,10 +429,6 @@ async fn reviews_are_served_over_http2_too() {
     let wicket = Wicket::start(protocol_plugins()).unwrap();
     let client = Client::http2(&wicket.ca_file, &wicket.base_url);
     let request = fixture("v1-pod-create-large-orders-api.json");
-    let answer = client
-        .post("/mutate/add-label", request.clone())
-        .await
-        .unwrap();
-    let patch = check_apiserver_rules(&request, &answer, Webhook::Mutating).unwrap();
-    assert!(patch.is_some());
+    let reviewed = client.review("/mutate/add-label", &request).await.unwrap();
+    assert!(reviewed.patch.is_some());
 }

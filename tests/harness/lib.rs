@@ -6,9 +6,9 @@
 //! - [`PluginDir`] assembles a plugin folder: components and manifests.
 //! - [`Wicket::start`] runs `wicket serve` on `127.0.0.1:0` with a self-signed
 //!   certificate and waits for its `listening on` line (no sleeps).
-//! - [`Client`] speaks HTTPS to it, trusting the CA Wicket wrote.
-//! - [`check_apiserver_rules`] asserts what the API server itself checks in
-//!   an answer.
+//! - [`Client`] speaks HTTPS to it, trusting the CA Wicket wrote;
+//!   [`Client::review`] also checks every answer against what the API server
+//!   itself checks.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -393,6 +393,24 @@ impl Client {
         self.send(request).await
     }
 
+    /// POSTs the review `request` to `path` and checks the answer against
+    /// every rule the API server enforces (the webhook kind comes from the
+    /// path), returning its `response` and patch.
+    pub async fn review(&self, path: &str, request: &[u8]) -> anyhow::Result<Reviewed> {
+        let webhook = if path.starts_with("/mutate/") {
+            Webhook::Mutating
+        } else {
+            Webhook::Validating
+        };
+        let answer = self.post(path, request.to_vec()).await?;
+        let patch = check_apiserver_rules(request, &answer, webhook)
+            .with_context(|| format!("POST {path}"))?;
+        Ok(Reviewed {
+            response: answer.json()["response"].clone(),
+            patch,
+        })
+    }
+
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
         let request =
@@ -408,9 +426,18 @@ impl Client {
     }
 }
 
+/// An answer that passed every API-server check.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The answer's `response` object.
+    pub response: Value,
+    /// Its patch, decoded and known to apply to the request's object.
+    pub patch: Option<json_patch::Patch>,
+}
+
 /// Which kind of webhook path an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Webhook {
+enum Webhook {
     /// `/mutate/...`
     Mutating,
     /// `/validate/...`
@@ -420,7 +447,7 @@ pub enum Webhook {
 /// Asserts every check the API server makes on a webhook's answer (see
 /// `shared/reference/apiserver-rules.md`) and returns the decoded patch, if
 /// any, after checking that it applies to the request's object.
-pub fn check_apiserver_rules(
+fn check_apiserver_rules(
     request: &[u8],
     answer: &Answer,
     webhook: Webhook,
