@@ -1,6 +1,6 @@
 //! What `wicket serve` needs to run, with defaults usable in tests.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +10,13 @@ use crate::tls::TlsSource;
 /// The API server's own limit on a request body; a larger review cannot
 /// come from it.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Every interface, on the port webhook servers conventionally use.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8443));
+
+/// Where `--self-signed` writes `ca.pem` unless told otherwise.
+pub const DEFAULT_TLS_DIR: &str = "wicket-tls";
 
 /// Configuration of a serving Wicket.
 #[derive(Debug, Clone)]
@@ -33,10 +40,10 @@ impl ServeConfig {
     /// whose CA goes to `./wicket-tls/ca.pem`.
     pub fn new(plugins_dir: PathBuf) -> ServeConfig {
         ServeConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            listen: DEFAULT_LISTEN,
             plugins_dir,
             tls: TlsSource::SelfSigned {
-                dir: PathBuf::from("wicket-tls"),
+                dir: PathBuf::from(DEFAULT_TLS_DIR),
                 extra_names: Vec::new(),
             },
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

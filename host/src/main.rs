@@ -39,7 +39,7 @@ struct ServeArgs {
     #[arg(long, env = "WICKET_PLUGINS")]
     plugins: PathBuf,
     /// Address and port to listen on (port 0 picks a free one).
-    #[arg(long, default_value = "0.0.0.0:8443", env = "WICKET_LISTEN")]
+    #[arg(long, default_value_t = wicket::config::DEFAULT_LISTEN, env = "WICKET_LISTEN")]
     listen: SocketAddr,
     /// Serving certificate chain (PEM).
     #[arg(
@@ -60,7 +60,7 @@ struct ServeArgs {
     #[arg(long = "san", requires = "self_signed")]
     sans: Vec<String>,
     /// Where --self-signed writes ca.pem.
-    #[arg(long, default_value = "wicket-tls")]
+    #[arg(long, default_value = wicket::config::DEFAULT_TLS_DIR)]
     tls_dir: PathBuf,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = wicket::config::DEFAULT_MAX_BODY_BYTES)]
