@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
-use crate::plugin::{FailurePolicy, Manifest, Mode, PluginFailure};
+use crate::plugin::{FailurePolicy, Manifest, Mode, Plugin, PluginFailure};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::text::{truncate, with_causes};
 
@@ -62,6 +62,13 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The plugin's failure, when it failed.
     pub failure: Option<PluginFailure>,
+}
+
+/// Runs `plugin` on `request` and decides the answer: the one review step
+/// that `wicket serve` and `wicket check` share.
+pub async fn judge(plugin: &Plugin, request: &AdmissionRequest<'_>) -> Decision {
+    let answer = plugin.review(request).await;
+    decide(plugin.name(), plugin.manifest(), request, answer)
 }
 
 /// Decides the answer for `request` from the plugin `name`'s `answer`.

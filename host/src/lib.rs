@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod admit;
+pub mod check;
 pub mod config;
 pub mod patch;
 pub mod plugin;

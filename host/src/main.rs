@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
+use wicket::check::CheckConfig;
 use wicket::plugin::RuntimeConfig;
 use wicket::tls::TlsSource;
 
@@ -31,6 +32,23 @@ enum LogFormat {
 enum Command {
     /// Serve the plugins in a folder over HTTPS.
     Serve(ServeArgs),
+    /// Load one plugin as `serve` would (and optionally judge one request).
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The plugin's component (NAME.wasm).
+    wasm: PathBuf,
+    /// Its manifest [default: NAME.toml beside the component].
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The plugin's name [default: the file name, '_' read as '-'].
+    #[arg(long)]
+    name: Option<String>,
+    /// An AdmissionReview request (JSON) to judge; the answer goes to stdout.
+    #[arg(long)]
+    review: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -103,6 +121,12 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(wicket::serve(args.into_config())),
+        Command::Check(args) => runtime.block_on(wicket::check::check(&CheckConfig {
+            wasm: args.wasm,
+            manifest: args.manifest,
+            name: args.name,
+            review: args.review,
+        })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -179,21 +179,32 @@ fn refuse(set: &mut PluginSet, name: String, error: &PluginLoadError) {
 }
 
 async fn load_one(runtime: &Runtime, dir: &Path, name: &str) -> Result<Plugin, PluginLoadError> {
+    let wasm = dir.join(format!("{name}.wasm"));
+    let manifest = dir.join(format!("{name}.toml"));
+    load_plugin(runtime, name, &wasm, &manifest).await
+}
+
+/// Loads the plugin `name` from the component `wasm` and the manifest
+/// `manifest` (the defaults when that file does not exist), exactly as a
+/// plugin folder is loaded.
+pub async fn load_plugin(
+    runtime: &Runtime,
+    name: &str,
+    wasm: &Path,
+    manifest: &Path,
+) -> Result<Plugin, PluginLoadError> {
     if !is_plugin_name(name) {
         return Err(PluginLoadError::BadName);
     }
-    let manifest_path = dir.join(format!("{name}.toml"));
-    let manifest = match tokio::fs::read_to_string(&manifest_path).await {
-        Ok(text) => {
-            Manifest::parse(&text).map_err(|err| PluginLoadError::Manifest(manifest_path, err))?
-        }
+    let manifest = match tokio::fs::read_to_string(manifest).await {
+        Ok(text) => Manifest::parse(&text)
+            .map_err(|err| PluginLoadError::Manifest(manifest.to_owned(), err))?,
         Err(err) if err.kind() == io::ErrorKind::NotFound => Manifest::default(),
-        Err(err) => return Err(PluginLoadError::Read(manifest_path, err)),
+        Err(err) => return Err(PluginLoadError::Read(manifest.to_owned(), err)),
     };
-    let wasm_path = dir.join(format!("{name}.wasm"));
-    let wasm = tokio::fs::read(&wasm_path)
+    let wasm = tokio::fs::read(wasm)
         .await
-        .map_err(|err| PluginLoadError::Read(wasm_path, err))?;
+        .map_err(|err| PluginLoadError::Read(wasm.to_owned(), err))?;
     Ok(runtime.load(name, wasm, manifest).await?)
 }
 

@@ -113,8 +113,7 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
         Ok(review) => review,
         Err(err) => return Refusal::BadReview(err).into_response(),
     };
-    let answer = plugin.review(&review.request).await;
-    let decision = admit::decide(plugin.name(), plugin.manifest(), &review.request, answer);
+    let decision = admit::judge(&plugin, &review.request).await;
     log_review(&plugin, &review.request, &decision, started);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()

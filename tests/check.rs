@@ -1,0 +1,68 @@
+//! `wicket check`: the real binary loads one plugin as `serve` would and
+//! judges a captured request without a server.
+
+use std::process::Command;
+
+use serde_json::Value;
+use wicket_tests::{test_plugin, wicket_binary, workspace_root};
+
+fn check(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(wicket_binary())
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("running wicket check");
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn check_loads_a_plugin_and_judges_a_captured_request() {
+    let template = test_plugin("wicket-plugin-template");
+    let fixture = workspace_root().join("tests/fixtures/v1-pod-create-plain.json");
+    let (ok, stdout, stderr) = check(&[
+        template.to_str().unwrap(),
+        "--review",
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let (summary, answer) = stdout.split_once('\n').unwrap();
+    assert_eq!(
+        summary,
+        "wicket-plugin-template: loads; a validating plugin served at /validate/wicket-plugin-template"
+    );
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(
+        answer["response"]["status"]["message"],
+        "wicket-plugin-template: pods need an 'owner' label; add metadata.labels.owner"
+    );
+}
+
+#[test]
+fn check_fails_with_the_reason_when_settings_are_refused() {
+    let injector = test_plugin("wicket-sidecar-injector");
+    let (ok, stdout, stderr) = check(&[injector.to_str().unwrap()]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("plugin wicket-sidecar-injector does not load: settings refused by the plugin: invalid settings: missing field `sidecars`"),
+        "{stderr}"
+    );
+
+    let manifest = workspace_root().join("deploy/plugins/sidecar-injector.toml");
+    let (ok, stdout, stderr) = check(&[
+        injector.to_str().unwrap(),
+        "--name",
+        "sidecar-injector",
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "sidecar-injector: loads; a mutating plugin served at /mutate/sidecar-injector\n"
+    );
+}
