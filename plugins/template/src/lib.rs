@@ -1,34 +1,25 @@
 //! The smallest useful Wicket plugin: refuse objects without an `owner` label.
-//! Copy this crate to start a plugin (and copy `wit/` with it).
+//! Copy this crate to start a plugin.
 
-wit_bindgen::generate!({ path: "../../wit", world: "admission-plugin" });
-
-use exports::wicket::admission::plugin::Guest;
-use wicket::admission::types::{Denial, Request, Response};
+use wicket_sdk::view::Metadata;
+use wicket_sdk::{Error, NoSettings, Plugin, Review, Verdict};
 
 struct RequireOwner;
 
-impl Guest for RequireOwner {
-    fn validate_settings(_settings: String) -> Result<(), String> {
-        Ok(())
-    }
+impl Plugin for RequireOwner {
+    type Settings = NoSettings;
 
-    fn review(request: Request, _settings: String) -> Response {
-        let object: serde_json::Value =
-            serde_json::from_str(request.object.as_deref().unwrap_or("{}")).unwrap_or_default();
-        let denied = object["metadata"]["labels"]["owner"]
-            .is_null()
-            .then(|| Denial {
-                code: 403,
-                message: "pods need an 'owner' label; add metadata.labels.owner".into(),
-            });
-        Response {
-            denied,
-            mutation: None,
-            warnings: vec![],
-            audit_annotations: vec![],
+    fn review(&self, review: &Review, _settings: &NoSettings) -> Result<Verdict, Error> {
+        if review.object_json().is_none() {
+            return Ok(Verdict::allow()); // a delete: nothing to label
         }
+        // Parse only metadata; serde skips the rest of the object unbuilt.
+        let object: Metadata = review.object()?;
+        Ok(match object.metadata.label("owner") {
+            Some(_) => Verdict::allow(),
+            None => Verdict::deny("pods need an 'owner' label; add metadata.labels.owner"),
+        })
     }
 }
 
-export!(RequireOwner);
+wicket_sdk::export_plugin!(RequireOwner);

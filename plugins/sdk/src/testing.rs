@@ -1,0 +1,171 @@
+//! Helpers for a plugin's native unit tests (feature `testing`): build a
+//! [`Review`] from an AdmissionReview captured from an API server, run a
+//! plugin the way Wicket does, and apply its verdict to the object.
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::review::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
+use crate::{Plugin, Review, Verdict};
+
+/// The review inside an `admission.k8s.io` AdmissionReview (v1 or v1beta1),
+/// as the API server sends it to a webhook.
+///
+/// # Panics
+///
+/// On JSON that is not an AdmissionReview request: a test fixture is wrong.
+pub fn review_from_admission_review(json: &str) -> Review {
+    let review: AdmissionReview =
+        serde_json::from_str(json).expect("an AdmissionReview with a request");
+    let request = review.request;
+    let raw = |value: Option<&RawValue>| {
+        value
+            .map(RawValue::get)
+            .filter(|json| *json != "null")
+            .map(str::to_owned)
+    };
+    Request {
+        uid: request.uid,
+        kind: request.kind.into(),
+        resource: request.resource.into(),
+        sub_resource: request.sub_resource,
+        request_kind: request.request_kind.map(Into::into),
+        request_resource: request.request_resource.map(Into::into),
+        request_sub_resource: request.request_sub_resource,
+        name: request.name,
+        namespace: request.namespace,
+        operation: match request.operation.as_str() {
+            "CREATE" => Operation::Create,
+            "UPDATE" => Operation::Update,
+            "DELETE" => Operation::Delete,
+            "CONNECT" => Operation::Connect,
+            other => panic!("unknown operation {other}"),
+        },
+        user_info: UserInfo {
+            username: request.user_info.username,
+            uid: request.user_info.uid,
+            groups: request.user_info.groups,
+            extra: request.user_info.extra.into_iter().collect(),
+        },
+        dry_run: request.dry_run,
+        object: raw(request.object),
+        old_object: raw(request.old_object),
+        options: raw(request.options),
+    }
+    .into()
+}
+
+/// Parses and checks `settings` exactly as Wicket does when it loads `plugin`.
+pub fn settings<P: Plugin>(plugin: &P, settings: &Value) -> Result<P::Settings, String> {
+    let json = settings.to_string();
+    crate::__private::validate_settings(plugin, &json)?;
+    crate::parse_settings::<P>(&json)
+}
+
+/// The request's object after `verdict`'s mutation, as the API server would
+/// store it (`object` unchanged when there is no mutation).
+///
+/// # Panics
+///
+/// When the patch is not JSON or does not apply: the plugin is wrong.
+pub fn apply(review: &Review, verdict: &Verdict) -> Value {
+    let mut object: Value =
+        serde_json::from_str(review.object_json().expect("the request has an object")).unwrap();
+    if let Some(patch) = verdict.patch_json() {
+        let patch: json_patch::Patch = serde_json::from_str(patch).expect("the patch is JSON");
+        json_patch::patch(&mut object, &patch).expect("the patch applies to the object");
+    }
+    if let Some(changed) = verdict.object_json() {
+        object = serde_json::from_str(changed).expect("the changed object is JSON");
+    }
+    object
+}
+
+/// `review` with its object replaced by `object`, as a reinvocation sees it.
+pub fn with_object(review: &Review, object: &Value) -> Review {
+    let mut request = review.request().clone();
+    request.object = Some(object.to_string());
+    request.into()
+}
+
+#[derive(Deserialize)]
+struct AdmissionReview<'a> {
+    #[serde(borrow)]
+    request: AdmissionRequest<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmissionRequest<'a> {
+    uid: String,
+    kind: Gvk,
+    resource: Gvr,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    request_kind: Option<Gvk>,
+    #[serde(default)]
+    request_resource: Option<Gvr>,
+    #[serde(default)]
+    request_sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    operation: String,
+    user_info: User,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    options: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Gvk {
+    #[serde(default)]
+    group: String,
+    version: String,
+    kind: String,
+}
+
+impl From<Gvk> for GroupVersionKind {
+    fn from(gvk: Gvk) -> Self {
+        Self {
+            group: gvk.group,
+            version: gvk.version,
+            kind: gvk.kind,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Gvr {
+    #[serde(default)]
+    group: String,
+    version: String,
+    resource: String,
+}
+
+impl From<Gvr> for GroupVersionResource {
+    fn from(gvr: Gvr) -> Self {
+        Self {
+            group: gvr.group,
+            version: gvr.version,
+            resource: gvr.resource,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct User {
+    username: String,
+    uid: String,
+    groups: Vec<String>,
+    extra: std::collections::BTreeMap<String, Vec<String>>,
+}

@@ -1,0 +1,53 @@
+//! The three ways to read a request's object, on a pod captured from a real
+//! API server: a full `k8s-openapi` type, a `serde_json::Value`, and a light
+//! view; and a whole-object mutation through a typed pod.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+use wicket_sdk::testing::{apply, review_from_admission_review};
+use wicket_sdk::view::Metadata;
+use wicket_sdk::{Operation, Verdict};
+
+fn large_pod() -> wicket_sdk::Review {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/v1-pod-create-large-orders-api.json"
+    );
+    review_from_admission_review(&std::fs::read_to_string(path).unwrap())
+}
+
+#[test]
+fn the_same_pod_reads_as_typed_value_and_view() {
+    let review = large_pod();
+    assert_eq!(review.operation(), Operation::Create);
+    assert_eq!(review.resource().resource, "pods");
+
+    let pod: Pod = review.object().unwrap();
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.containers[0].name, "orders-api");
+    assert_eq!(spec.containers[0].env.as_ref().unwrap().len(), 43);
+
+    let value: Value = review.object().unwrap();
+    assert_eq!(value["metadata"]["name"], "orders-api");
+
+    let view: Metadata = review.object().unwrap();
+    assert_eq!(view.metadata.label("team"), Some("payments"));
+    assert!(
+        review.old_object::<Value>().is_err(),
+        "a create has no oldObject"
+    );
+}
+
+#[test]
+fn a_typed_pod_can_be_changed_and_returned_whole() {
+    let review = large_pod();
+    let mut pod: Pod = review.object().unwrap();
+    pod.metadata
+        .labels
+        .get_or_insert_default()
+        .insert("example.com/seen".into(), "yes".into());
+    let verdict = Verdict::allow().with_object(&pod).unwrap();
+    let stored = apply(&review, &verdict);
+    assert_eq!(stored["metadata"]["labels"]["example.com/seen"], "yes");
+    assert_eq!(stored["metadata"]["labels"]["team"], "payments");
+}
