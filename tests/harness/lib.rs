@@ -87,6 +87,8 @@ const TEST_PLUGINS: &[&str] = &[
     "test-plugin-misbehave",
     "test-plugin-wrong-world",
     "wicket-plugin-template",
+    "wicket-sidecar-injector",
+    "wicket-configmap-mutator",
 ];
 
 /// The `.wasm` component of the plugin crate `crate_name`, built with the
@@ -159,6 +161,14 @@ impl PluginDir {
         } else {
             self
         }
+    }
+
+    /// Adds plugin `name` as Wicket bundles it: the component built from
+    /// `crate_name` with the worked example manifest `deploy/plugins/NAME.toml`.
+    pub fn bundled(self, name: &str, crate_name: &str) -> PluginDir {
+        let manifest = workspace_root().join(format!("deploy/plugins/{name}.toml"));
+        let manifest = std::fs::read_to_string(&manifest).expect("bundled manifest");
+        self.plugin(name, &test_plugin(crate_name), Some(&manifest))
     }
 
     /// Adds the misbehave plugin as `name`, with `mode`, `policy` and extra
@@ -529,6 +539,21 @@ fn check_apiserver_rules(
             Ok(Some(patch))
         }
     }
+}
+
+/// The fixture `name` with `edit` applied to its `request`.
+pub fn edited_fixture(name: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture(name)).unwrap();
+    edit(&mut review["request"]);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// `request` with its object replaced, as the API server sends it when it
+/// reinvokes a mutating webhook after a change.
+pub fn with_object(request: &[u8], object: &Value) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(request).unwrap();
+    review["request"]["object"] = object.clone();
+    serde_json::to_vec(&review).unwrap()
 }
 
 /// Applies a patch to a request's object.
