@@ -3,6 +3,7 @@
 //! server. For pipelines that build plugins (does it load, does it accept its
 //! settings?) and for trying a plugin on a real request.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -49,8 +50,8 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("plugin {name} does not load: {}", with_causes(&error)))?;
     let mode = plugin.manifest().mode;
-    println!(
-        "{name}: loads; a {} plugin served at {}",
+    let mut report = format!(
+        "{name}: loads; a {} plugin served at {}\n",
         match mode {
             Mode::Mutating => "mutating",
             Mode::Validating => "validating",
@@ -58,9 +59,18 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
         served_path(mode, &name)
     );
     if let Some(path) = &config.review {
-        println!("{}", judge_file(&plugin, path).await?);
+        report.push_str(&judge_file(&plugin, path).await?);
+        report.push('\n');
     }
-    Ok(())
+    print(&report)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print(text: &str) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn judge_file(plugin: &crate::plugin::Plugin, path: &Path) -> anyhow::Result<String> {
