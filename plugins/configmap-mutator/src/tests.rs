@@ -2,7 +2,7 @@
 //! server and on variations of them.
 
 use serde_json::{Value, json};
-use wicket_sdk::testing::{self, apply, review_from_admission_review, with_object};
+use wicket_sdk::testing::{self, apply, with_object};
 use wicket_sdk::{Plugin, Review, Verdict};
 
 use crate::ConfigMapMutator;
@@ -10,16 +10,10 @@ use crate::content::content_hash;
 
 const HASH: &str = "wicket.dev/content-sha256";
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The fixture's review, with `edit` applied to the whole AdmissionReview.
+/// The captured fixture `name`, with `edit` applied to its `request` first.
 fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review {
-    let mut review = fixture(name);
-    edit(&mut review["request"]);
-    review_from_admission_review(&review.to_string())
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    testing::review_from_file(path, edit)
 }
 
 fn settings_json() -> Value {

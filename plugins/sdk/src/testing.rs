@@ -2,6 +2,8 @@
 //! [`Review`] from an AdmissionReview captured from an API server, run a
 //! plugin the way Wicket does, and apply its verdict to the object.
 
+use std::path::Path;
+
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -54,6 +56,21 @@ pub fn review_from_admission_review(json: &str) -> Review {
         options: raw(request.options),
     }
     .into()
+}
+
+/// The review in the AdmissionReview file at `path`, after `edit` has changed
+/// its `request`: a variation of a captured fixture.
+///
+/// # Panics
+///
+/// When the file cannot be read or is not an AdmissionReview.
+pub fn review_from_file(path: impl AsRef<Path>, edit: impl FnOnce(&mut Value)) -> Review {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    let mut review: Value = serde_json::from_str(&text).expect("a JSON fixture");
+    edit(&mut review["request"]);
+    review_from_admission_review(&review.to_string())
 }
 
 /// Parses and checks `settings` exactly as Wicket does when it loads `plugin`.

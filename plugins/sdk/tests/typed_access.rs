@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
-use wicket_sdk::testing::{apply, review_from_admission_review};
+use wicket_sdk::testing::{apply, review_from_file};
 use wicket_sdk::view::Metadata;
 use wicket_sdk::{Operation, Verdict};
 
@@ -13,7 +13,7 @@ fn large_pod() -> wicket_sdk::Review {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/v1-pod-create-large-orders-api.json"
     );
-    review_from_admission_review(&std::fs::read_to_string(path).unwrap())
+    review_from_file(path, |_| {})
 }
 
 #[test]

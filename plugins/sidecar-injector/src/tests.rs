@@ -2,7 +2,7 @@
 //! server and on variations of them.
 
 use serde_json::{Value, json};
-use wicket_sdk::testing::{self, apply, review_from_admission_review, with_object};
+use wicket_sdk::testing::{self, apply, with_object};
 use wicket_sdk::{Plugin, Review, Verdict};
 
 use crate::SidecarInjector;
@@ -10,16 +10,10 @@ use crate::settings::Settings;
 
 const PREFIX: &str = "sidecar-injector-webhook.morven.me";
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The fixture's review, with `edit` applied to its object first.
+/// The captured fixture `name`, with `edit` applied to its object first.
 fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review {
-    let mut review = fixture(name);
-    edit(&mut review["request"]["object"]);
-    review_from_admission_review(&review.to_string())
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    testing::review_from_file(path, |request| edit(&mut request["object"]))
 }
 
 fn settings_json() -> Value {
@@ -320,7 +314,7 @@ fn host_network_pods_are_skipped_unless_allowed() {
 
 #[test]
 fn other_requests_pass_untouched() {
-    let update = review_from_admission_review(&fixture("v1-pod-update-label.json").to_string());
+    let update = review_of("v1-pod-update-label.json", |_| {});
     let verdict = run(&update);
     assert_eq!((verdict.denial(), verdict.patch_json()), (None, None));
 }
