@@ -74,10 +74,10 @@ pub fn inject(
         return Ok(None);
     }
     if pod.spec.host_network && !settings.inject_host_network {
-        return Err(Refusal::Skip(format!(
-            "hostNetwork pod: no sidecars injected ({} is set to inject-host-network = false)",
-            keys.inject
-        )));
+        return Err(Refusal::Skip(
+            "hostNetwork pod: no sidecars injected (the injector's inject-host-network is off)"
+                .into(),
+        ));
     }
     let sidecars = selected(&pod.metadata, keys, settings)?;
     let containers = prepared_containers(&pod.metadata, &sidecars)?;
