@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
     let micros = |time: Duration| time.as_secs_f64() * 1e6;
     println!(
         "{name:<18} {:<38} p50 {:>6.1} µs (rounds up to {:>6.1})  p99 {:>6.1} µs  [{rounds}×{calls}; {}, patch {} B]",
-        Path::new(review_path).file_name().unwrap_or_default().to_string_lossy(),
+        Path::new(review_path)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy(),
         micros(medians[0]),
         micros(medians[medians.len() - 1]),
         micros(p99s[0]),
