@@ -120,6 +120,7 @@ fn check(
             status: Some(Status {
                 code,
                 message: denial.message,
+                causes: Vec::new(),
             }),
             patch: None,
             warnings,
@@ -185,7 +186,8 @@ fn output_size(answer: &types::Response) -> usize {
 
 /// Warnings cut to [`MAX_WARNING_BYTES`] each and [`MAX_WARNINGS_TOTAL_BYTES`]
 /// in all; what does not fit is dropped.
-fn bounded_warnings(warnings: Vec<String>) -> Vec<String> {
+/// Cuts warnings to what the API server keeps (each and in total).
+pub fn bounded_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut total = 0;
     let mut kept = Vec::new();
     for warning in warnings {
@@ -254,6 +256,7 @@ fn failed(name: &str, policy: FailurePolicy, failure: PluginFailure) -> Decision
                 status: Some(Status {
                     code: 500,
                     message: cause,
+                    causes: Vec::new(),
                 }),
                 ..AdmissionResponse::default()
             },
@@ -387,7 +390,8 @@ mod tests {
             decision.response.status,
             Some(Status {
                 code: 403,
-                message: "p: not today".into()
+                message: "p: not today".into(),
+                causes: Vec::new(),
             })
         );
         assert!(decision.response.patch.is_none());

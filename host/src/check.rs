@@ -44,8 +44,11 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
         .manifest
         .clone()
         .unwrap_or_else(|| config.wasm.with_file_name(format!("{stem}.toml")));
-    let runtime = Runtime::new(&RuntimeConfig { max_instances: 1 })
-        .context("starting the WebAssembly runtime")?;
+    let runtime = Runtime::new(&RuntimeConfig {
+        max_instances: 1,
+        cache_dir: None,
+    })
+    .context("starting the WebAssembly runtime")?;
     let plugin = load_plugin(&runtime, &name, &config.wasm, &manifest)
         .await
         .map_err(|error| anyhow::anyhow!("plugin {name} does not load: {}", with_causes(&error)))?;

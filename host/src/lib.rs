@@ -13,6 +13,7 @@ pub mod admit;
 pub mod check;
 pub mod config;
 pub mod patch;
+pub mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod review;
@@ -20,6 +21,7 @@ pub mod routes;
 pub mod server;
 pub mod text;
 pub mod tls;
+pub mod watch;
 
 pub use config::ServeConfig;
 pub use server::serve;

@@ -86,6 +86,10 @@ struct ServeArgs {
     /// Plugin instances that may run at once; more requests wait.
     #[arg(long, default_value_t = RuntimeConfig::default().max_instances)]
     max_instances: u32,
+    /// Folder for compiled plugins, reused across restarts (writable only by
+    /// wicket: its entries are loaded as native code).
+    #[arg(long, env = "WICKET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -103,6 +107,7 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             runtime: RuntimeConfig {
                 max_instances: self.max_instances,
+                cache_dir: self.cache_dir,
             },
             ..ServeConfig::new(self.plugins)
         }

@@ -121,7 +121,7 @@ pub struct UserInfo {
 
 /// One admission request. Small fields are owned; the object, old object and
 /// options borrow the body's raw JSON text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest<'a> {
     /// Identifies the review; echoed in the answer.
@@ -286,6 +286,9 @@ pub struct Status {
     pub code: u16,
     /// The message.
     pub message: String,
+    /// One message per refusal when several plugins refused (a validating
+    /// pipeline), sent as `status.details.causes`.
+    pub causes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -321,6 +324,20 @@ struct StatusOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<DetailsOut<'a>>,
+}
+
+/// `meta/v1` `StatusDetails`, carrying only causes.
+#[derive(Serialize)]
+struct DetailsOut<'a> {
+    causes: Vec<CauseOut<'a>>,
+}
+
+/// `meta/v1` `StatusCause`.
+#[derive(Serialize)]
+struct CauseOut<'a> {
+    message: &'a str,
 }
 
 /// The `Status.reason` the API server itself would use for `code`.
@@ -353,6 +370,13 @@ pub fn encode(api_version: ApiVersion, uid: &str, response: &AdmissionResponse) 
                 code: status.code,
                 reason: reason_for(status.code),
                 message: &status.message,
+                details: (!status.causes.is_empty()).then(|| DetailsOut {
+                    causes: status
+                        .causes
+                        .iter()
+                        .map(|message| CauseOut { message })
+                        .collect(),
+                }),
             }),
             patch_type: response.patch.as_ref().map(|_| "JSONPatch"),
             patch: response
@@ -486,6 +510,7 @@ mod tests {
             status: Some(Status {
                 code: 403,
                 message: "no".into(),
+                causes: Vec::new(),
             }),
             warnings: vec!["careful".into()],
             ..Default::default()

@@ -1,5 +1,5 @@
-//! HTTP routes: `POST /mutate/{name}`, `POST /validate/{name}`, `GET /healthz`,
-//! `GET /readyz`.
+//! HTTP routes: `POST /mutate/{name}`, `POST /validate/{name}` (a plugin or
+//! a pipeline), `GET /plugins`, `GET /healthz`, `GET /readyz`.
 //!
 //! This layer only reads the body, finds the plugin and encodes the answer;
 //! what the answer says is decided in [`crate::admit`]. The query string (the
@@ -25,9 +25,10 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde_json::json;
 
-use crate::admit::{self, Decision};
-use crate::plugin::{Mode, Plugin};
-use crate::registry::{Lookup, Registry, served_path};
+use crate::admit::Decision;
+use crate::pipeline::Pipeline;
+use crate::plugin::Mode;
+use crate::registry::{Lookup, Registry, Served, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
 use crate::text::with_causes;
 
@@ -50,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate/{name}", post(mutate))
         .route("/validate/{name}", post(validate))
+        .route("/plugins", get(plugins))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(unknown_route)
@@ -78,16 +80,27 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+async fn plugins(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(state.registry.snapshot().describe()).into_response()
+}
+
 async fn unknown_route() -> Response {
     Refusal::NoRoute.into_response()
 }
 
-/// Serves one admission review with the plugin `name`.
+/// What a review path runs.
+enum Target {
+    Plugin(Arc<Served>),
+    Pipeline(Arc<Pipeline>),
+}
+
+/// Serves one admission review with the plugin or pipeline `name`.
 async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Response {
     let started = Instant::now();
     let snapshot = state.registry.snapshot();
-    let plugin = match snapshot.lookup(mode, name) {
-        Lookup::Served(plugin) => plugin.clone(),
+    let target = match snapshot.lookup(mode, name) {
+        Lookup::Plugin(served) => Target::Plugin(served.clone()),
+        Lookup::Pipeline(pipeline) => Target::Pipeline(pipeline.clone()),
         Lookup::OtherPath(served_mode) => {
             return Refusal::OtherPath {
                 path: served_path(served_mode, name),
@@ -99,7 +112,7 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
             return Refusal::UnknownPlugin {
                 name: name.to_owned(),
                 served: snapshot.served_paths(),
-                not_loaded: snapshot.refused().clone(),
+                not_loaded: snapshot.refused(),
             }
             .into_response();
         }
@@ -113,8 +126,11 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
         Ok(review) => review,
         Err(err) => return Refusal::BadReview(err).into_response(),
     };
-    let decision = admit::judge(&plugin, &review.request).await;
-    log_review(&plugin, &review.request, &decision, started);
+    let decision = match &target {
+        Target::Plugin(served) => served.judge(&review.request).await,
+        Target::Pipeline(pipeline) => pipeline.judge(&review.request).await,
+    };
+    log_review(name, &review.request, &decision, started);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
 }
@@ -153,15 +169,10 @@ async fn collect_bounded(mut body: Body, limit: usize) -> Result<Bytes, Refusal>
 }
 
 /// The one log line per review.
-fn log_review(
-    plugin: &Plugin,
-    request: &AdmissionRequest<'_>,
-    decision: &Decision,
-    started: Instant,
-) {
+fn log_review(name: &str, request: &AdmissionRequest<'_>, decision: &Decision, started: Instant) {
     let cause = decision.failure.as_ref().map(ToString::to_string);
     tracing::info!(
-        plugin = %plugin.name(),
+        plugin = %name,
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = %request.namespace,

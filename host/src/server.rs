@@ -12,9 +12,9 @@ use axum_server::tls_rustls::RustlsConfig;
 
 use crate::config::ServeConfig;
 use crate::plugin::Runtime;
-use crate::registry::{self, PluginSet, Registry};
+use crate::registry::{PluginSet, Registry};
 use crate::routes::{self, AppState};
-use crate::tls;
+use crate::{tls, watch};
 
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,17 +27,25 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let tls = tls::load(&config.tls).context("setting up TLS")?;
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
-    let plugins = registry::load_dir(&runtime, &config.plugins_dir)
+    let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
+    registry
+        .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    let _follower = watch::follow(registry.clone()).with_context(|| {
+        format!(
+            "watching the plugin folder {}",
+            config.plugins_dir.display()
+        )
+    })?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    announce(address, &plugins, tls.ca_file.as_deref());
+    announce(address, &registry.snapshot(), tls.ca_file.as_deref());
 
     let state = AppState {
-        registry: Arc::new(Registry::new(plugins)),
+        registry,
         max_body_bytes: config.max_body_bytes,
     };
     let handle = Handle::new();
@@ -70,7 +78,7 @@ fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
         );
     }
     let paths = plugins.served_paths();
-    println!("serving {} plugin(s): {}", paths.len(), paths.join(" "));
+    println!("serving {} path(s): {}", paths.len(), paths.join(" "));
     println!("listening on https://{address}");
     if plugins.is_empty() {
         tracing::warn!("no plugin loaded; every review path answers 404");

@@ -314,6 +314,23 @@ impl Wicket {
         std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
     }
 
+    /// `GET /plugins`: every plugin and pipeline with its state.
+    pub async fn plugins(&self) -> Value {
+        let answer = self.client().get("/plugins").await.expect("GET /plugins");
+        assert_eq!(answer.status, 200);
+        answer.json()
+    }
+
+    /// The `/plugins` entry for plugin `name`, if listed.
+    pub async fn plugin(&self, name: &str) -> Option<Value> {
+        let view = self.plugins().await;
+        view["plugins"]
+            .as_array()?
+            .iter()
+            .find(|plugin| plugin["name"] == name)
+            .cloned()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -539,6 +556,53 @@ fn check_apiserver_rules(
             Ok(Some(patch))
         }
     }
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, and panics naming
+/// `what` after `limit`. For state that changes on its own time (a reload
+/// after a file changed): the test watches for it instead of sleeping.
+pub async fn eventually<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `wasm` with a custom section appended: the same component, behaving the
+/// same, under another digest (a "new version" for reload tests).
+pub fn with_custom_section(wasm: &[u8], tag: &str) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"wicket-test";
+    let mut section = Vec::new();
+    leb128(name.len(), &mut section);
+    section.extend_from_slice(name);
+    section.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    leb128(section.len(), &mut out);
+    out.extend_from_slice(&section);
+    out
 }
 
 /// The fixture `name` with `edit` applied to its `request`.

@@ -125,6 +125,9 @@ pub struct Manifest {
     pub limits: Limits,
     /// The `[settings]` table as JSON text, handed to the plugin unchanged.
     pub settings_json: String,
+    /// The SHA-256 (lower-case hex) the component must have, if pinned: a
+    /// component that does not match is refused.
+    pub sha256: Option<String>,
 }
 
 impl Default for Manifest {
@@ -134,6 +137,7 @@ impl Default for Manifest {
             failure_policy: FailurePolicy::default(),
             limits: Limits::default(),
             settings_json: "{}".to_owned(),
+            sha256: None,
         }
     }
 }
@@ -150,6 +154,8 @@ struct ManifestFile {
     limits: Limits,
     #[serde(default)]
     settings: toml::Table,
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 /// Why a manifest was refused.
@@ -164,6 +170,9 @@ pub enum ManifestError {
     /// A limit outside what Wicket accepts.
     #[error("{0} must be between 1 and {1}")]
     OutOfRange(&'static str, u64),
+    /// A `sha256` pin that is not 64 hex digits.
+    #[error("sha256 must be 64 hexadecimal digits")]
+    BadDigest,
 }
 
 impl Manifest {
@@ -171,11 +180,18 @@ impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let file: ManifestFile = toml::from_str(text)?;
         file.limits.check()?;
+        let sha256 = file.sha256.map(|pin| pin.to_ascii_lowercase());
+        if let Some(pin) = &sha256
+            && !(pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ManifestError::BadDigest);
+        }
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
+            sha256,
         })
     }
 }

@@ -2,11 +2,13 @@
 //! in, and the runtime that loads and calls them.
 
 mod bindings;
+mod compile;
 mod host;
 pub mod manifest;
 mod request;
 mod runtime;
 
 pub use bindings::types;
+pub use compile::{Origin, digest};
 pub use manifest::{FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use runtime::{LoadError, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError};

@@ -12,16 +12,18 @@
 //!   or a host error.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, types};
+use super::compile::{self, Compiler};
 use super::host::{CapturedOutput, InstanceState, LogTag};
 use super::manifest::{Limits, Manifest};
 use super::request::to_wit;
@@ -39,29 +41,35 @@ const DECOMMIT_BATCH: usize = 16;
 /// epoch trap normally ends it well before.
 const ABANDON_GRACE: Duration = Duration::from_millis(50);
 
-/// Sizing of the instance pool.
+/// Sizing of the instance pool, and where compilations are cached.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// How many plugin instances may run at once; further calls wait for a
     /// free slot rather than fail.
     pub max_instances: u32,
+    /// A folder for compiled components, reused across restarts.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { max_instances: 256 }
+        RuntimeConfig {
+            max_instances: 256,
+            cache_dir: None,
+        }
     }
 }
 
-/// The engine, the linker with the host imports, and the instance slots.
+/// The engine, the compiler, the linker with the host imports, and the
+/// instance slots.
 pub struct Runtime {
-    engine: Engine,
+    compiler: Compiler,
     linker: Linker<InstanceState>,
     slots: Arc<Semaphore>,
 }
 
 /// A wasmtime error with its cause chain, usable as a `#[source]`.
-pub struct WasmError(wasmtime::Error);
+pub struct WasmError(pub(super) wasmtime::Error);
 
 impl fmt::Display for WasmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,6 +101,14 @@ pub enum LoadError {
     /// The component does not export Wicket's `admission-plugin` world.
     #[error("the component does not export the wicket:admission/plugin interface")]
     WrongWorld(#[source] WasmError),
+    /// The component is not the one its manifest pins.
+    #[error("its sha256 is {actual}, but the manifest pins {expected}")]
+    DigestMismatch {
+        /// The pinned digest.
+        expected: String,
+        /// The component's digest.
+        actual: String,
+    },
     /// The plugin's own `validate-settings` refused its settings.
     #[error("settings refused by the plugin: {0}")]
     Settings(String),
@@ -192,24 +208,32 @@ impl Runtime {
             .map_err(WasmError)?;
         spawn_epoch_ticker(&engine);
         Ok(Runtime {
-            engine,
+            compiler: Compiler::new(engine, config.cache_dir.clone()),
             linker,
             slots: Arc::new(Semaphore::new(instances as usize)),
         })
     }
 
-    /// Compiles `wasm` (off the async threads), checks it against the world,
-    /// and runs its `validate-settings` once.
+    /// Compiles `wasm` (off the async threads, or not at all when these bytes
+    /// were compiled before), checks it against the world and its manifest's
+    /// pin, and runs its `validate-settings` once.
     pub async fn load(
         &self,
         name: &str,
         wasm: Vec<u8>,
         manifest: Manifest,
     ) -> Result<Plugin, LoadError> {
-        let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await?
-            .map_err(|err| LoadError::Compile(WasmError(err)))?;
+        let digest = compile::digest(&wasm);
+        if let Some(expected) = &manifest.sha256
+            && *expected != digest
+        {
+            return Err(LoadError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+        let (component, origin) = self.compiler.component(wasm, &digest).await?;
+        tracing::info!(plugin = %name, %digest, origin = origin.as_str(), "component ready");
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -218,6 +242,7 @@ impl Runtime {
             AdmissionPluginPre::new(pre).map_err(|err| LoadError::WrongWorld(WasmError(err)))?;
         let plugin = Plugin {
             name: name.into(),
+            digest,
             manifest,
             pre,
             slots: self.slots.clone(),
@@ -227,6 +252,13 @@ impl Runtime {
             Ok(Err(message)) => Err(LoadError::Settings(message)),
             Err(failure) => Err(LoadError::ValidateFailed(failure)),
         }
+    }
+}
+
+impl Runtime {
+    /// Drops compilations of components no plugin uses any more.
+    pub fn forget_unused(&self, in_use: &[&str]) {
+        self.compiler.retain(in_use);
     }
 }
 
@@ -249,6 +281,7 @@ fn spawn_epoch_ticker(engine: &Engine) {
 /// A loaded plugin: its manifest and its pre-instantiated template.
 pub struct Plugin {
     name: Arc<str>,
+    digest: String,
     manifest: Manifest,
     pre: AdmissionPluginPre<InstanceState>,
     slots: Arc<Semaphore>,
@@ -263,6 +296,11 @@ impl Plugin {
     /// The manifest it was loaded with.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The SHA-256 of its component, lower-case hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Runs `review` in a fresh instance.

@@ -44,6 +44,9 @@ enum Behaviour {
     AddLabel,
     /// Add the same label by returning the whole changed object.
     AddLabelObject,
+    /// Set the label to `message` if the object already has it (a later
+    /// pipeline step editing what an earlier one added).
+    EditLabel,
     /// Add the label, but also return a (non-empty) mutation on every operation.
     AlwaysMutate,
     /// Panic (a trap).
@@ -109,6 +112,18 @@ impl Guest for Misbehave {
                     let mut object: serde_json::Value = serde_json::from_str(object).unwrap();
                     object["metadata"]["labels"][LABEL_KEY] = "true".into();
                     response.mutation = Some(Mutation::Object(object.to_string()));
+                }
+            }
+            Behaviour::EditLabel => {
+                let object: serde_json::Value =
+                    serde_json::from_str(request.object.as_deref().unwrap_or("null")).unwrap();
+                if object["metadata"]["labels"][LABEL_KEY].is_string() {
+                    let pointer = LABEL_KEY.replace('~', "~0").replace('/', "~1");
+                    let value =
+                        serde_json::to_string(&settings.message.unwrap_or_default()).unwrap();
+                    response.mutation = Some(Mutation::JsonPatch(format!(
+                        r#"[{{"op":"replace","path":"/metadata/labels/{pointer}","value":{value}}}]"#
+                    )));
                 }
             }
             Behaviour::Trap => {

@@ -1,0 +1,234 @@
+//! Pipelines: several plugins on one path, with one merged answer.
+//!
+//! - **Mutating**: the plugins run in order, each seeing the object as the
+//!   ones before it changed it; the answer carries one JSON Patch, the diff
+//!   between the original object and the final one. The first denial stops
+//!   the pipeline and is its answer (the message names the plugin).
+//! - **Validating**: the plugins run concurrently; every denial is reported,
+//!   joined in the message and one per `status.details.causes`, with the
+//!   first denying plugin's code.
+//!
+//! Each plugin's own failure policy holds: a failing `fail` plugin denies
+//! (500), a failing `ignore` plugin is skipped with a warning. Warnings are
+//! concatenated and bounded as the API server bounds them; audit annotation
+//! keys are prefixed with the plugin's name (`PLUGIN.KEY`) so that two
+//! plugins cannot overwrite each other's.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::admit::{self, Decision, Verdict};
+use crate::plugin::{Mode, PluginFailure};
+use crate::registry::{Counters, Served};
+use crate::review::{AdmissionRequest, AdmissionResponse, Status};
+
+/// The longest audit annotation key the API server accepts (the name part
+/// of a qualified name).
+const MAX_AUDIT_KEY: usize = 63;
+
+/// A resolved pipeline: the served plugin versions it runs.
+pub struct Pipeline {
+    /// Its name, the last segment of its path.
+    pub name: String,
+    /// Mutating or validating.
+    pub mode: Mode,
+    /// The plugins, in order.
+    pub steps: Vec<Arc<Served>>,
+    /// How its reviews ended (kept across reloads).
+    pub counters: Arc<Counters>,
+}
+
+impl Pipeline {
+    /// Runs the pipeline on `request` and counts the result.
+    pub async fn judge(&self, request: &AdmissionRequest<'_>) -> Decision {
+        let decision = match self.mode {
+            Mode::Mutating => self.mutate(request).await,
+            Mode::Validating => self.validate(request).await,
+        };
+        self.counters.record(decision.verdict);
+        decision
+    }
+
+    async fn mutate(&self, request: &AdmissionRequest<'_>) -> Decision {
+        let original: Option<Value> =
+            match request.object.map(|raw| serde_json::from_str(raw.get())) {
+                None => None,
+                Some(Ok(object)) => Some(object),
+                Some(Err(error)) => {
+                    return self.refuse(400, format!("the object is not usable JSON: {error}"));
+                }
+            };
+        let mut current = original.clone();
+        let mut current_text: Option<Box<RawValue>> = None;
+        let mut merged = Merged::default();
+        for step in &self.steps {
+            let changed;
+            let step_request = match &current_text {
+                Some(text) => {
+                    changed = AdmissionRequest {
+                        object: Some(text),
+                        ..request.clone()
+                    };
+                    &changed
+                }
+                None => request,
+            };
+            let decision = step.judge(step_request).await;
+            merged.add(step.plugin().name(), &decision);
+            if !decision.response.allowed {
+                return merged.finish(decision.response.status, None, decision.verdict);
+            }
+            let (Some(patch), Some(object)) = (&decision.response.patch, current.as_mut()) else {
+                continue;
+            };
+            if let Err(error) = apply(object, patch) {
+                let message = format!(
+                    "plugin {}'s patch does not apply: {error}",
+                    step.plugin().name()
+                );
+                return self.refuse(500, message);
+            }
+            match serde_json::to_string(object).map(RawValue::from_string) {
+                Ok(Ok(text)) => current_text = Some(text),
+                _ => return self.refuse(500, "the changed object cannot be serialised".into()),
+            }
+        }
+        let patch = match (&original, &current) {
+            (Some(original), Some(current)) if original != current => {
+                serde_json::to_vec(&json_patch::diff(original, current)).ok()
+            }
+            _ => None,
+        };
+        let verdict = merged.allowed_verdict();
+        merged.finish(None, patch, verdict)
+    }
+
+    async fn validate(&self, request: &AdmissionRequest<'_>) -> Decision {
+        let decisions = join_all(self.steps.iter().map(|step| step.judge(request))).await;
+        let mut merged = Merged::default();
+        let mut denials = Vec::new();
+        for (step, decision) in self.steps.iter().zip(&decisions) {
+            merged.add(step.plugin().name(), decision);
+            if let (false, Some(status)) = (decision.response.allowed, &decision.response.status) {
+                denials.push((status, decision.verdict));
+            }
+        }
+        let Some(&(first, verdict)) = denials.first() else {
+            let verdict = merged.allowed_verdict();
+            return merged.finish(None, None, verdict);
+        };
+        let causes: Vec<String> = denials
+            .iter()
+            .map(|(status, _)| status.message.clone())
+            .collect();
+        let status = Status {
+            code: first.code,
+            message: causes.join("; "),
+            causes: if causes.len() > 1 { causes } else { Vec::new() },
+        };
+        merged.finish(Some(status), None, verdict)
+    }
+
+    /// A denial by the pipeline itself, not by one of its plugins.
+    fn refuse(&self, code: u16, message: String) -> Decision {
+        Decision {
+            response: AdmissionResponse {
+                allowed: false,
+                status: Some(Status {
+                    code,
+                    message: format!("pipeline {}: {message}", self.name),
+                    causes: Vec::new(),
+                }),
+                ..AdmissionResponse::default()
+            },
+            verdict: if code >= 500 {
+                Verdict::FailedClosed
+            } else {
+                Verdict::Denied
+            },
+            failure: None,
+        }
+    }
+}
+
+fn apply(object: &mut Value, patch: &[u8]) -> Result<(), String> {
+    let patch: json_patch::Patch =
+        serde_json::from_slice(patch).map_err(|error| error.to_string())?;
+    json_patch::patch(object, &patch).map_err(|error| error.to_string())
+}
+
+/// What the plugins of one pipeline run said, merged.
+#[derive(Default)]
+struct Merged {
+    warnings: Vec<String>,
+    audit_annotations: BTreeMap<String, String>,
+    failed_open: bool,
+    failure: Option<PluginFailure>,
+}
+
+impl Merged {
+    fn add(&mut self, plugin: &str, decision: &Decision) {
+        self.warnings
+            .extend(decision.response.warnings.iter().cloned());
+        for (key, value) in &decision.response.audit_annotations {
+            self.audit_annotations
+                .insert(prefixed_key(plugin, key), value.clone());
+        }
+        self.failed_open |= decision.verdict == Verdict::FailedOpen;
+        if self.failure.is_none() {
+            self.failure = decision.failure.clone();
+        }
+    }
+
+    fn allowed_verdict(&self) -> Verdict {
+        if self.failed_open {
+            Verdict::FailedOpen
+        } else {
+            Verdict::Allowed
+        }
+    }
+
+    fn finish(self, denial: Option<Status>, patch: Option<Vec<u8>>, verdict: Verdict) -> Decision {
+        Decision {
+            response: AdmissionResponse {
+                allowed: denial.is_none(),
+                status: denial,
+                patch,
+                warnings: admit::bounded_warnings(self.warnings),
+                audit_annotations: self.audit_annotations,
+            },
+            verdict,
+            failure: self.failure,
+        }
+    }
+}
+
+/// `PLUGIN.KEY`, cut to the longest key the API server accepts.
+fn prefixed_key(plugin: &str, key: &str) -> String {
+    let mut prefixed = format!("{plugin}.{key}");
+    prefixed.truncate(MAX_AUDIT_KEY);
+    while prefixed.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        prefixed.pop();
+    }
+    prefixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_keys_are_prefixed_and_stay_valid() {
+        assert_eq!(prefixed_key("injector", "injected"), "injector.injected");
+        assert_eq!(
+            prefixed_key(&"a".repeat(60), "key"),
+            format!("{}.ke", "a".repeat(60))
+        );
+        // Cut right after the dot: the dot goes too.
+        assert_eq!(prefixed_key(&"a".repeat(62), "key"), "a".repeat(62));
+    }
+}

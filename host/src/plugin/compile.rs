@@ -1,0 +1,239 @@
+//! Turning component bytes into a compiled `Component`, at most once per
+//! distinct file: an in-memory table shares one compilation between plugins
+//! and reloads of the same bytes, and an optional on-disk cache (`--cache-dir`)
+//! carries compilations across restarts.
+//!
+//! # The disk cache
+//! An entry is named after the SHA-256 of the component and a hash of the
+//! engine's compilation settings (wasmtime's own compatibility hash), so a
+//! different Wicket build or configuration never finds a foreign entry. Each
+//! entry starts with a magic string, the SHA-256 of the component it was
+//! compiled from and the SHA-256 of the compiled artifact, all checked before
+//! wasmtime sees a byte: a truncated, corrupted or misplaced entry (another
+//! component's, copied under this name) is detected, logged and replaced by a
+//! fresh compilation, never loaded. wasmtime then refuses an artifact built
+//! for another version or configuration.
+//!
+//! Loading a compiled artifact runs native code that the artifact describes,
+//! so the cache directory must be writable only by Wicket: it is as trusted
+//! as the binary itself.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::runtime::{LoadError, WasmError};
+
+/// Marks a cache entry written by this code.
+const MAGIC: &[u8; 8] = b"WICKETC1";
+/// The magic, the component's SHA-256, then the artifact's SHA-256.
+const HEADER_LEN: usize = MAGIC.len() + 32 + 32;
+
+/// The SHA-256 of a component's bytes, as lower-case hex: the plugin's
+/// identity in `/plugins`, in a manifest's `sha256` pin and in cache names.
+pub fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The bytes of a [`digest`].
+fn unhex(digest: &str) -> [u8; 32] {
+    let mut bytes = [0; 32];
+    for (byte, pair) in bytes.iter_mut().zip(digest.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).unwrap_or_default();
+        *byte = u8::from_str_radix(pair, 16).unwrap_or_default();
+    }
+    bytes
+}
+
+/// Compiles components, each distinct one once.
+pub struct Compiler {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    /// The engine's compatibility hash, in every cache entry's name.
+    engine_key: String,
+    compiled: Mutex<HashMap<String, Component>>,
+}
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Already compiled in this process (same bytes under another name, or
+    /// unchanged on reload).
+    Memory,
+    /// Loaded from the disk cache.
+    Disk,
+    /// Compiled now.
+    Compiled,
+}
+
+impl Origin {
+    /// A short name for logs: `memory`, `disk` or `compiled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Memory => "memory",
+            Origin::Disk => "disk",
+            Origin::Compiled => "compiled",
+        }
+    }
+}
+
+impl Compiler {
+    /// A compiler for `engine`, caching on disk in `cache_dir` if given.
+    pub fn new(engine: Engine, cache_dir: Option<PathBuf>) -> Compiler {
+        let mut hasher = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex(&hasher.0.finalize()[..8]);
+        Compiler {
+            engine,
+            cache_dir,
+            engine_key,
+            compiled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The compiled component for `wasm`, whose SHA-256 is `digest`. Slow
+    /// work runs on the blocking pool.
+    pub async fn component(
+        &self,
+        wasm: Vec<u8>,
+        digest: &str,
+    ) -> Result<(Component, Origin), LoadError> {
+        if let Some(component) = self.compiled.lock().expect("compiled table").get(digest) {
+            return Ok((component.clone(), Origin::Memory));
+        }
+        let engine = self.engine.clone();
+        let entry = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)));
+        let source_digest = unhex(digest);
+        let (component, origin) = tokio::task::spawn_blocking(move || {
+            compile_or_load(&engine, &wasm, &source_digest, entry.as_deref())
+        })
+        .await??;
+        self.compiled
+            .lock()
+            .expect("compiled table")
+            .insert(digest.to_owned(), component.clone());
+        Ok((component, origin))
+    }
+
+    /// Forgets compilations of components no longer in `in_use`, so memory
+    /// does not grow with every replaced plugin.
+    pub fn retain(&self, in_use: &[&str]) {
+        self.compiled
+            .lock()
+            .expect("compiled table")
+            .retain(|digest, _| in_use.contains(&digest.as_str()));
+    }
+}
+
+fn compile_or_load(
+    engine: &Engine,
+    wasm: &[u8],
+    source_digest: &[u8; 32],
+    entry: Option<&Path>,
+) -> Result<(Component, Origin), LoadError> {
+    if let Some(entry) = entry {
+        match load_entry(engine, entry, source_digest) {
+            Ok(Some(component)) => return Ok((component, Origin::Disk)),
+            Ok(None) => {}
+            Err(reason) => tracing::warn!(
+                entry = %entry.display(),
+                %reason,
+                "compile cache entry rejected; compiling again"
+            ),
+        }
+    }
+    let component =
+        Component::new(engine, wasm).map_err(|err| LoadError::Compile(WasmError(err)))?;
+    if let Some(entry) = entry
+        && let Err(error) = store_entry(&component, source_digest, entry)
+    {
+        tracing::warn!(entry = %entry.display(), %error, "cannot write compile cache entry");
+    }
+    Ok((component, Origin::Compiled))
+}
+
+/// The cached component at `entry`: `None` when there is none, an error
+/// (the reason) when there is one that cannot be trusted or used.
+fn load_entry(
+    engine: &Engine,
+    entry: &Path,
+    source_digest: &[u8; 32],
+) -> Result<Option<Component>, String> {
+    let bytes = match std::fs::read(entry) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.to_string()),
+    };
+    if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not a Wicket cache entry".into());
+    }
+    let (header, artifact) = bytes.split_at(HEADER_LEN);
+    let (compiled_from, checksum) = header[MAGIC.len()..].split_at(32);
+    if compiled_from != source_digest {
+        return Err("the entry was compiled from another component".into());
+    }
+    if Sha256::digest(artifact).as_slice() != checksum {
+        return Err("the artifact does not match its checksum (truncated or corrupted)".into());
+    }
+    // SAFETY: `artifact` is, byte for byte (checked above), what
+    // `store_entry` wrote from `Component::serialize` of this very component
+    // for an engine with the same compatibility hash (in the entry's name);
+    // wasmtime checks version and configuration again. The cache directory is as trusted as the
+    // binary (see the module documentation).
+    let component = unsafe { Component::deserialize(engine, artifact) }
+        .map_err(|error| format!("{error:#}"))?;
+    Ok(Some(component))
+}
+
+/// Writes `component` to `entry` atomically (a temporary file, then rename).
+fn store_entry(
+    component: &Component,
+    source_digest: &[u8; 32],
+    entry: &Path,
+) -> std::io::Result<()> {
+    let artifact = component.serialize().map_err(std::io::Error::other)?;
+    let mut bytes = Vec::with_capacity(HEADER_LEN + artifact.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(source_digest);
+    bytes.extend_from_slice(&Sha256::digest(&artifact));
+    bytes.extend_from_slice(&artifact);
+    let temporary = entry.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, &bytes)?;
+    std::fs::rename(&temporary, entry)
+}
+
+/// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only the SHA-256 state is read")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_round_trips_through_bytes() {
+        let digest = digest(b"wicket");
+        assert_eq!(hex(&unhex(&digest)), digest);
+    }
+}

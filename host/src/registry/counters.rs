@@ -1,0 +1,49 @@
+//! How the reviews of one plugin or pipeline name ended, since the name first
+//! appeared in the folder (kept across reloads of it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::admit::Verdict;
+
+/// Review counts, updated without locks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    denials: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// A reading of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CountersView {
+    /// Reviews answered.
+    pub requests: u64,
+    /// Reviews a plugin refused (not counting failures).
+    pub denials: u64,
+    /// Reviews where a plugin failed, whatever its failure policy answered.
+    pub failures: u64,
+}
+
+impl Counters {
+    /// Counts one review that ended with `verdict`.
+    pub fn record(&self, verdict: Verdict) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let counter = match verdict {
+            Verdict::Allowed => return,
+            Verdict::Denied => &self.denials,
+            Verdict::FailedClosed | Verdict::FailedOpen => &self.failures,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn view(&self) -> CountersView {
+        CountersView {
+            requests: self.requests.load(Ordering::Relaxed),
+            denials: self.denials.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The plugins and pipelines being served: one immutable snapshot behind an
+//! `ArcSwap`, replaced whole by [`Registry::reload`] while in-flight requests
+//! finish on the snapshot they started with.
+//!
+//! # Reloading
+//! A reload reads the folder and compares each plugin's files (component
+//! digest and manifest text) with what was last tried for that name:
+//! unchanged plugins are kept as they are, changed ones are loaded in
+//! parallel, and a plugin whose files are gone stops being served. A new
+//! version that fails to load (not wasm, wrong world, truncated, refused
+//! settings, pin mismatch) never replaces a served one: the old version keeps
+//! serving and the error is logged and shown by `/plugins`.
+
+mod counters;
+mod pipelines;
+mod scan;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+pub use counters::{Counters, CountersView};
+pub use pipelines::PipelineSpec;
+pub use scan::PIPELINES_FILE;
+
+use crate::admit::{self, Decision};
+use crate::pipeline::Pipeline;
+use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Plugin, Runtime, digest};
+use crate::review::AdmissionRequest;
+use crate::text::with_causes;
+use scan::PluginFiles;
+
+/// A plugin version being served, with its name's counters.
+pub struct Served {
+    plugin: Arc<Plugin>,
+    counters: Arc<Counters>,
+    generation: u64,
+    loaded_at: SystemTime,
+    source: Source,
+}
+
+impl Served {
+    /// The plugin.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Runs the plugin on `request`, decides the answer and counts it.
+    pub async fn judge(&self, request: &AdmissionRequest<'_>) -> Decision {
+        let decision = admit::judge(&self.plugin, request).await;
+        self.counters.record(decision.verdict);
+        decision
+    }
+}
+
+/// What the files of a plugin were when they were last loaded or tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Source {
+    digest: String,
+    manifest: Option<String>,
+}
+
+/// One plugin name in a snapshot.
+#[derive(Clone)]
+struct Entry {
+    /// The version served, if one ever loaded and its files are still there.
+    served: Option<Arc<Served>>,
+    /// Why the current files are not the served version.
+    last_error: Option<String>,
+    /// The files last tried, so unchanged files are not loaded again.
+    attempted: Option<Source>,
+    counters: Arc<Counters>,
+}
+
+/// One pipeline name in a snapshot.
+#[derive(Clone)]
+struct PipelineEntry {
+    spec: PipelineSpec,
+    resolved: Result<Arc<Pipeline>, String>,
+}
+
+/// The plugins and pipelines of one snapshot, by name.
+#[derive(Default)]
+pub struct PluginSet {
+    entries: BTreeMap<String, Entry>,
+    pipelines: BTreeMap<String, PipelineEntry>,
+    /// Why `pipelines.toml` was not (re)read; the previous pipelines stay.
+    pipelines_error: Option<String>,
+}
+
+/// What a path names in a snapshot.
+pub enum Lookup<'a> {
+    /// A plugin served on this path.
+    Plugin(&'a Arc<Served>),
+    /// A pipeline served on this path.
+    Pipeline(&'a Arc<Pipeline>),
+    /// A plugin or pipeline served on the other path (`/mutate` vs `/validate`).
+    OtherPath(Mode),
+    /// Nothing of that name is served.
+    Unknown,
+}
+
+impl PluginSet {
+    /// Finds what `name` serves with `mode`.
+    pub fn lookup(&self, mode: Mode, name: &str) -> Lookup<'_> {
+        if let Some(Ok(pipeline)) = self.pipelines.get(name).map(|entry| &entry.resolved) {
+            return match pipeline.mode == mode {
+                true => Lookup::Pipeline(pipeline),
+                false => Lookup::OtherPath(pipeline.mode),
+            };
+        }
+        match self
+            .entries
+            .get(name)
+            .and_then(|entry| entry.served.as_ref())
+        {
+            Some(served) if served.plugin.manifest().mode == mode => Lookup::Plugin(served),
+            Some(served) => Lookup::OtherPath(served.plugin.manifest().mode),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The served paths, e.g. `/mutate/sidecar-injector`.
+    pub fn served_paths(&self) -> Vec<String> {
+        let plugins = self.entries.iter().filter_map(|(name, entry)| {
+            let served = entry.served.as_ref()?;
+            Some(served_path(served.plugin.manifest().mode, name))
+        });
+        let pipelines = self.pipelines.iter().filter_map(|(name, entry)| {
+            let pipeline = entry.resolved.as_ref().ok()?;
+            Some(served_path(pipeline.mode, name))
+        });
+        plugins.chain(pipelines).collect()
+    }
+
+    /// Names that serve nothing, with the reason.
+    pub fn refused(&self) -> BTreeMap<String, String> {
+        let plugins = self.entries.iter().filter_map(|(name, entry)| {
+            let reason = entry
+                .last_error
+                .as_ref()
+                .filter(|_| entry.served.is_none())?;
+            Some((name.clone(), reason.clone()))
+        });
+        let pipelines = self.pipelines.iter().filter_map(|(name, entry)| {
+            let reason = entry.resolved.as_ref().err()?;
+            Some((name.clone(), format!("pipeline: {reason}")))
+        });
+        let file = self
+            .pipelines_error
+            .iter()
+            .map(|reason| (PIPELINES_FILE.to_owned(), reason.clone()));
+        plugins.chain(pipelines).chain(file).collect()
+    }
+
+    /// Whether nothing is served.
+    pub fn is_empty(&self) -> bool {
+        self.served_paths().is_empty()
+    }
+
+    /// Everything `GET /plugins` shows: for each plugin its paths, digest,
+    /// mode, limits, load time, generation, last error and counters; each
+    /// pipeline; and a pipelines-file error.
+    pub fn describe(&self) -> Value {
+        let plugins: Vec<Value> = self
+            .entries
+            .iter()
+            .map(|(name, entry)| describe_plugin(name, entry))
+            .collect();
+        let pipelines: Vec<Value> = self
+            .pipelines
+            .iter()
+            .map(|(name, entry)| {
+                let (served, error) = match &entry.resolved {
+                    Ok(pipeline) => (Some(pipeline), None),
+                    Err(error) => (None, Some(error)),
+                };
+                json!({
+                    "name": name,
+                    "paths": served.map(|_| vec![served_path(entry.spec.mode, name)]).unwrap_or_default(),
+                    "mode": mode_name(entry.spec.mode),
+                    "plugins": entry.spec.plugins,
+                    "served": served.is_some(),
+                    "error": error,
+                    "counters": served.map(|pipeline| pipeline.counters.view()),
+                })
+            })
+            .collect();
+        json!({
+            "plugins": plugins,
+            "pipelines": pipelines,
+            "pipelinesError": self.pipelines_error,
+        })
+    }
+
+    /// The digests of the components served, to keep their compilations.
+    fn digests(&self) -> Vec<&str> {
+        self.entries
+            .values()
+            .filter_map(|entry| entry.served.as_ref())
+            .map(|served| served.plugin.digest())
+            .collect()
+    }
+}
+
+fn describe_plugin(name: &str, entry: &Entry) -> Value {
+    let served = entry.served.as_deref();
+    let manifest = served.map(|served| served.plugin.manifest());
+    json!({
+        "name": name,
+        "paths": manifest.map(|manifest| vec![served_path(manifest.mode, name)]).unwrap_or_default(),
+        "served": served.is_some(),
+        "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
+        "mode": manifest.map(|manifest| mode_name(manifest.mode)),
+        "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
+        "limits": manifest.map(|manifest| json!({
+            "timeoutMs": manifest.limits.timeout_ms,
+            "memoryMib": manifest.limits.memory_mib,
+            "maxOutputKib": manifest.limits.max_output_kib,
+        })),
+        "loadedAt": served.map(|served| rfc3339(served.loaded_at)),
+        "generation": served.map_or(0, |served| served.generation),
+        "lastError": entry.last_error,
+        "counters": entry.counters.view(),
+    })
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Mutating => "mutating",
+        Mode::Validating => "validating",
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    let time = time::OffsetDateTime::from(time);
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.unix_timestamp().to_string())
+}
+
+/// The URL path a plugin or pipeline is served on.
+pub fn served_path(mode: Mode, name: &str) -> String {
+    format!("/{}/{name}", mode.path_prefix())
+}
+
+/// What one reload changed, for the log and the start-up announcement.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Plugins served for the first time or in a new version.
+    pub loaded: Vec<String>,
+    /// Plugins whose new files failed to load, with why.
+    pub failed: Vec<(String, String)>,
+    /// Plugins no longer in the folder.
+    pub removed: Vec<String>,
+}
+
+/// The live plugin set, and how to refresh it from the folder.
+pub struct Registry {
+    current: ArcSwap<PluginSet>,
+    runtime: Arc<Runtime>,
+    dir: PathBuf,
+    /// Reloads run one at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    /// A registry for the folder `dir`, serving nothing until the first
+    /// [`Registry::reload`].
+    pub fn new(runtime: Arc<Runtime>, dir: PathBuf) -> Registry {
+        Registry {
+            current: ArcSwap::from_pointee(PluginSet::default()),
+            runtime,
+            dir,
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The folder it serves.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current snapshot; a request keeps using it to the end even if the
+    /// set is replaced meanwhile.
+    pub fn snapshot(&self) -> Arc<PluginSet> {
+        self.current.load_full()
+    }
+
+    /// Reads the folder and swaps in a snapshot that serves what it holds
+    /// (see the module documentation). Only an unreadable folder is an error.
+    pub async fn reload(&self) -> io::Result<Changes> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let dir = self.dir.clone();
+        let folder = tokio::task::spawn_blocking(move || scan::scan(&dir))
+            .await
+            .map_err(io::Error::other)??;
+        let current = self.snapshot();
+        let mut changes = Changes::default();
+        let mut entries = BTreeMap::new();
+        let mut loading = JoinSet::new();
+        for (name, files) in folder.plugins {
+            let previous = current.entries.get(&name);
+            let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
+            let (wasm, manifest) = match files {
+                PluginFiles::Complete { wasm, manifest } => (wasm, manifest),
+                PluginFiles::Broken(reason) => {
+                    if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
+                        tracing::error!(plugin = %name, %reason, "plugin not loaded");
+                        changes.failed.push((name.clone(), reason.clone()));
+                    }
+                    let entry = Entry {
+                        served: None,
+                        last_error: Some(reason),
+                        attempted: None,
+                        counters,
+                    };
+                    entries.insert(name, entry);
+                    continue;
+                }
+            };
+            let source = Source {
+                digest: digest(&wasm),
+                manifest,
+            };
+            if let Some(previous) = previous {
+                if previous.attempted.as_ref() == Some(&source) {
+                    entries.insert(name, previous.clone());
+                    continue;
+                }
+                // Back to the served version's files after a failed one.
+                if let Some(served) = previous
+                    .served
+                    .as_ref()
+                    .filter(|served| served.source == source)
+                {
+                    tracing::info!(plugin = %name, "files are back to the served version");
+                    let entry = Entry {
+                        served: Some(served.clone()),
+                        last_error: None,
+                        attempted: Some(source),
+                        counters,
+                    };
+                    entries.insert(name, entry);
+                    continue;
+                }
+            }
+            let runtime = self.runtime.clone();
+            loading.spawn(async move {
+                let result = load_source(&runtime, &name, wasm, &source).await;
+                (name, source, result)
+            });
+        }
+        while let Some(joined) = loading.join_next().await {
+            let (name, source, result) = joined.map_err(io::Error::other)?;
+            let previous = current.entries.get(&name);
+            let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
+            let previous_served = previous.and_then(|entry| entry.served.clone());
+            let entry = match result {
+                Ok(plugin) => {
+                    let generation = previous_served.map_or(1, |served| served.generation + 1);
+                    log_loaded(&plugin, generation);
+                    changes.loaded.push(name.clone());
+                    let served = Served {
+                        plugin: Arc::new(plugin),
+                        counters: counters.clone(),
+                        generation,
+                        loaded_at: SystemTime::now(),
+                        source: source.clone(),
+                    };
+                    Entry {
+                        served: Some(Arc::new(served)),
+                        last_error: None,
+                        attempted: Some(source),
+                        counters,
+                    }
+                }
+                Err(error) => {
+                    // One line: some causes (wasm parse errors) span several.
+                    let reason = one_line(&with_causes(&error));
+                    match &previous_served {
+                        Some(_) => {
+                            tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
+                        }
+                        None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
+                    }
+                    changes.failed.push((name.clone(), reason.clone()));
+                    Entry {
+                        served: previous_served,
+                        last_error: Some(reason),
+                        attempted: Some(source),
+                        counters,
+                    }
+                }
+            };
+            entries.insert(name, entry);
+        }
+        for name in current
+            .entries
+            .keys()
+            .filter(|name| !entries.contains_key(*name))
+        {
+            tracing::info!(plugin = %name, "plugin removed");
+            changes.removed.push(name.clone());
+        }
+        let (pipelines, pipelines_error) =
+            self::pipelines_for(folder.pipelines, &current, &entries);
+        let set = PluginSet {
+            entries,
+            pipelines,
+            pipelines_error,
+        };
+        self.runtime.forget_unused(&set.digests());
+        self.current.store(Arc::new(set));
+        Ok(changes)
+    }
+}
+
+/// The pipelines of the new snapshot: from the file when it parses, else the
+/// previous specs (a bad edit never takes working pipelines away), each
+/// resolved against the new plugins.
+fn pipelines_for(
+    file: Option<Result<String, String>>,
+    current: &PluginSet,
+    entries: &BTreeMap<String, Entry>,
+) -> (BTreeMap<String, PipelineEntry>, Option<String>) {
+    let previous_specs = || {
+        current
+            .pipelines
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+            .collect()
+    };
+    let (specs, error) = match file.map(|text| text.and_then(|text| pipelines::parse(&text))) {
+        None => (BTreeMap::new(), None),
+        Some(Ok(specs)) => (specs, None),
+        Some(Err(error)) => {
+            if current.pipelines_error.as_ref() != Some(&error) {
+                tracing::error!(%error, "pipelines not reloaded; the previous ones stay");
+            }
+            (previous_specs(), Some(error))
+        }
+    };
+    let resolved = specs
+        .into_iter()
+        .map(|(name, spec)| {
+            let previous = current.pipelines.get(&name);
+            let resolved = pipelines::resolve(
+                &name,
+                &spec,
+                entries,
+                previous.and_then(|entry| entry.resolved.as_ref().ok()),
+            );
+            if let Err(reason) = &resolved
+                && previous.and_then(|entry| entry.resolved.as_ref().err()) != Some(reason)
+            {
+                tracing::error!(pipeline = %name, %reason, "pipeline not served");
+            }
+            (name, PipelineEntry { spec, resolved })
+        })
+        .collect();
+    (resolved, error)
+}
+
+fn log_loaded(plugin: &Plugin, generation: u64) {
+    let manifest = plugin.manifest();
+    tracing::info!(
+        plugin = %plugin.name(),
+        path = %served_path(manifest.mode, plugin.name()),
+        digest = %plugin.digest(),
+        generation,
+        failure_policy = ?manifest.failure_policy,
+        timeout_ms = manifest.limits.timeout_ms,
+        memory_mib = manifest.limits.memory_mib,
+        "plugin loaded"
+    );
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Why one plugin in the folder was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginLoadError {
+    /// Its name cannot be a URL path segment.
+    #[error("the name is not a valid plugin name (lower-case letters, digits and '-', at most 63)")]
+    BadName,
+    /// A file could not be read.
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] io::Error),
+    /// The manifest is invalid.
+    #[error("manifest {}", .0.display())]
+    Manifest(PathBuf, #[source] ManifestError),
+    /// The component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+async fn load_source(
+    runtime: &Runtime,
+    name: &str,
+    wasm: Vec<u8>,
+    source: &Source,
+) -> Result<Plugin, PluginLoadError> {
+    let manifest = match &source.manifest {
+        Some(text) => Manifest::parse(text)
+            .map_err(|err| PluginLoadError::Manifest(format!("{name}.toml").into(), err))?,
+        None => Manifest::default(),
+    };
+    Ok(runtime.load(name, wasm, manifest).await?)
+}
+
+/// Loads the plugin `name` from the component `wasm` and the manifest
+/// `manifest` (the defaults when that file does not exist), exactly as a
+/// plugin folder is loaded.
+pub async fn load_plugin(
+    runtime: &Runtime,
+    name: &str,
+    wasm: &Path,
+    manifest: &Path,
+) -> Result<Plugin, PluginLoadError> {
+    if !is_plugin_name(name) {
+        return Err(PluginLoadError::BadName);
+    }
+    let manifest = match tokio::fs::read_to_string(manifest).await {
+        Ok(text) => Manifest::parse(&text)
+            .map_err(|err| PluginLoadError::Manifest(manifest.to_owned(), err))?,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Manifest::default(),
+        Err(err) => return Err(PluginLoadError::Read(manifest.to_owned(), err)),
+    };
+    let wasm = tokio::fs::read(wasm)
+        .await
+        .map_err(|err| PluginLoadError::Read(wasm.to_owned(), err))?;
+    Ok(runtime.load(name, wasm, manifest).await?)
+}
+
+/// A DNS-label-like name: it becomes a URL path segment and a log field.
+fn is_plugin_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names_are_path_safe() {
+        for good in ["a", "sidecar-injector", "guard2"] {
+            assert!(is_plugin_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Upper",
+            "a_b",
+            "a.b",
+            "a/b",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_plugin_name(bad), "{bad}");
+        }
+    }
+}
