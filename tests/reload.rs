@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wicket_tests::{
-    Client, PluginDir, Wicket, eventually, fixture, misbehave, test_plugin, with_custom_section,
+    Client, PluginDir, Wicket, eventually, fixture, misbehave, sha256_hex, test_plugin,
+    with_custom_section,
 };
 
 const POD: &str = "v1-pod-create-plain.json";
@@ -328,12 +329,4 @@ async fn fifty_replacements_under_load_lose_no_request() {
     let plugin = wicket.plugin("p").await.unwrap();
     assert_eq!(plugin["counters"]["requests"], a + b);
     assert_eq!(plugin["counters"]["failures"], 0);
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }

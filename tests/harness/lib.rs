@@ -579,6 +579,15 @@ pub async fn eventually<T>(
     }
 }
 
+/// SHA-256 as lower-case hex, as `/plugins` shows digests.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// `wasm` with a custom section appended: the same component, behaving the
 /// same, under another digest (a "new version" for reload tests).
 pub fn with_custom_section(wasm: &[u8], tag: &str) -> Vec<u8> {

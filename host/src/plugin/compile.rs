@@ -21,9 +21,10 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
+use tokio::sync::OnceCell;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -60,7 +61,9 @@ pub struct Compiler {
     cache_dir: Option<PathBuf>,
     /// The engine's compatibility hash, in every cache entry's name.
     engine_key: String,
-    compiled: Mutex<HashMap<String, Component>>,
+    /// One cell per digest: concurrent loads of the same bytes (one
+    /// component under several names) wait for a single compilation.
+    compiled: Mutex<HashMap<String, Arc<OnceCell<Component>>>>,
 }
 
 /// Where a compiled component came from.
@@ -107,24 +110,31 @@ impl Compiler {
         wasm: Vec<u8>,
         digest: &str,
     ) -> Result<(Component, Origin), LoadError> {
-        if let Some(component) = self.compiled.lock().expect("compiled table").get(digest) {
-            return Ok((component.clone(), Origin::Memory));
-        }
+        let cell = self
+            .compiled
+            .lock()
+            .expect("compiled table")
+            .entry(digest.to_owned())
+            .or_default()
+            .clone();
+        let mut produced = Origin::Memory;
         let engine = self.engine.clone();
         let entry = self
             .cache_dir
             .as_ref()
             .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)));
         let source_digest = unhex(digest);
-        let (component, origin) = tokio::task::spawn_blocking(move || {
-            compile_or_load(&engine, &wasm, &source_digest, entry.as_deref())
-        })
-        .await??;
-        self.compiled
-            .lock()
-            .expect("compiled table")
-            .insert(digest.to_owned(), component.clone());
-        Ok((component, origin))
+        let component = cell
+            .get_or_try_init(|| async {
+                let (component, origin) = tokio::task::spawn_blocking(move || {
+                    compile_or_load(&engine, &wasm, &source_digest, entry.as_deref())
+                })
+                .await??;
+                produced = origin;
+                Ok::<_, LoadError>(component)
+            })
+            .await?;
+        Ok((component.clone(), produced))
     }
 
     /// Forgets compilations of components no longer in `in_use`, so memory

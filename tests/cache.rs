@@ -1,0 +1,119 @@
+//! The compile cache through the real binary: a second start loads from
+//! disk, one component under two names compiles once, and a corrupted or
+//! misplaced entry is detected and replaced, never loaded.
+
+use std::path::Path;
+
+use wicket_tests::{PluginDir, Wicket, fixture, misbehave, sha256_hex, test_plugin};
+
+/// The folder: the misbehave component under two names, and the template.
+fn plugins() -> PluginDir {
+    PluginDir::new()
+        .misbehave("one", "validating", "fail", "allow", "")
+        .misbehave("two", "validating", "fail", "allow", "")
+        .plugin("owner", &test_plugin("wicket-plugin-template"), None)
+}
+
+/// Starts Wicket on a fresh copy of the folder with `cache`, checks it
+/// serves, and returns how each plugin's component was obtained, from the log.
+async fn start(cache: &Path) -> (String, String, String) {
+    let wicket = Wicket::start_with(plugins(), &["--cache-dir", cache.to_str().unwrap()]).unwrap();
+    let client = wicket.client();
+    for path in ["/validate/one", "/validate/two", "/validate/owner"] {
+        client
+            .review(path, &fixture("v1-pod-create-plain.json"))
+            .await
+            .unwrap();
+    }
+    let log = wicket.log();
+    let origin = |name: &str| {
+        let line = log
+            .lines()
+            .find(|line| {
+                line.contains("component ready") && line.contains(&format!("plugin={name} "))
+            })
+            .unwrap_or_else(|| panic!("no component line for {name}:\n{log}"));
+        line.split("origin=")
+            .nth(1)
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let rejected = log
+        .lines()
+        .filter(|line| line.contains("compile cache entry rejected"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        format!("{}/{}", origin("one"), origin("two")),
+        origin("owner"),
+        rejected,
+    )
+}
+
+fn entries(cache: &Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compilations_are_cached_shared_and_checked() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path();
+
+    let (misbehave_origins, owner, rejected) = start(cache).await;
+    let mut origins: Vec<&str> = misbehave_origins.split('/').collect();
+    origins.sort();
+    assert_eq!(
+        origins,
+        ["compiled", "memory"],
+        "one compilation for two names"
+    );
+    assert_eq!(owner, "compiled");
+    assert!(rejected.is_empty());
+    assert_eq!(entries(cache).len(), 2, "one entry per distinct component");
+
+    let (misbehave_origins, owner, _) = start(cache).await;
+    let mut origins: Vec<&str> = misbehave_origins.split('/').collect();
+    origins.sort();
+    assert_eq!(origins, ["disk", "memory"]);
+    assert_eq!(owner, "disk");
+
+    // Corrupt the template's entry: flip its last byte.
+    let misbehave_digest = sha256_hex(&std::fs::read(misbehave()).unwrap());
+    let (misbehave_entry, owner_entry): (Vec<_>, Vec<_>) =
+        entries(cache).into_iter().partition(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&misbehave_digest)
+        });
+    let (misbehave_entry, owner_entry) = (&misbehave_entry[0], &owner_entry[0]);
+    let mut bytes = std::fs::read(owner_entry).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(owner_entry, &bytes).unwrap();
+    let (_, owner, rejected) = start(cache).await;
+    assert_eq!(owner, "compiled");
+    assert!(
+        rejected.contains("does not match its checksum"),
+        "{rejected}"
+    );
+    let (_, owner, _) = start(cache).await;
+    assert_eq!(owner, "disk", "the rejected entry was rewritten");
+
+    // Misplace an entry: the misbehave component's, under the template's name.
+    std::fs::copy(misbehave_entry, owner_entry).unwrap();
+    let (_, owner, rejected) = start(cache).await;
+    assert_eq!(owner, "compiled");
+    assert!(
+        rejected.contains("compiled from another component"),
+        "{rejected}"
+    );
+    assert_eq!(entries(cache).len(), 2);
+}
