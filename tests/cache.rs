@@ -63,8 +63,8 @@ fn entries(cache: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compilations_are_cached_shared_and_checked() {
-    let cache = tempfile::tempdir().unwrap();
-    let cache = cache.path();
+    let state = tempfile::tempdir().unwrap();
+    let cache = &state.path().join("not/yet/there");
 
     let (misbehave_origins, owner, rejected) = start(cache).await;
     let mut origins: Vec<&str> = misbehave_origins.split('/').collect();

@@ -219,6 +219,9 @@ fn store_entry(
     bytes.extend_from_slice(source_digest);
     bytes.extend_from_slice(&Sha256::digest(&artifact));
     bytes.extend_from_slice(&artifact);
+    if let Some(dir) = entry.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let temporary = entry.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temporary, &bytes)?;
     std::fs::rename(&temporary, entry)
