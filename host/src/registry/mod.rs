@@ -300,6 +300,7 @@ impl Registry {
         let folder = tokio::task::spawn_blocking(move || scan::scan(&dir))
             .await
             .map_err(io::Error::other)??;
+        tracing::debug!(dir = %self.dir.display(), "scanning the plugin folder");
         let current = self.snapshot();
         let mut changes = Changes::default();
         let mut entries = BTreeMap::new();
