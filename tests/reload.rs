@@ -153,9 +153,16 @@ async fn a_bad_new_version_never_replaces_a_good_one() {
         ),
     ];
     for (what, file, bytes, error) in bad_versions {
-        // Restore the good files, then break one.
+        // Restore the good files (and see the error clear), then break one.
         put(&dir, "p.toml", denying("good").as_bytes());
         put(&dir, "p.wasm", &good);
+        eventually("the good files to be seen again", LIMIT, async || {
+            wicket
+                .plugin("p")
+                .await
+                .filter(|plugin| plugin["lastError"].is_null())
+        })
+        .await;
         put(&dir, file, &bytes);
         let refused = eventually(
             &format!("the {what} version to be refused"),
