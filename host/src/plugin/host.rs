@@ -3,7 +3,8 @@
 //! Each request gets a fresh [`InstanceState`]: a WASI context with no
 //! files, no environment, no arguments, no sockets and no stdin; stdout and
 //! stderr captured into one bounded buffer that ends up in the log; a memory
-//! limiter; and the `log` import, tagged with the plugin name and request uid.
+//! limiter; the `log` import, tagged with the plugin name and request uid;
+//! and, for plugins granted it, outbound HTTP through [`OutboundHooks`].
 
 use std::io;
 use std::pin::Pin;
@@ -16,9 +17,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::log::{self, Level};
 use super::bindings::types;
+use super::outbound::{Outbound, OutboundHooks};
 use crate::text::truncate;
 
 /// How much of a plugin's stdout/stderr is kept per request; the rest is
@@ -34,6 +37,8 @@ pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    http: WasiHttpCtx,
+    outbound: OutboundHooks,
     /// Who is running, for the log.
     pub tag: LogTag,
     log_lines: u32,
@@ -49,9 +54,14 @@ pub struct LogTag {
 }
 
 impl InstanceState {
-    /// A sandbox with no capabilities, capped at `memory_bytes` of linear
-    /// memory, whose output goes into `output`.
-    pub fn new(tag: LogTag, memory_bytes: usize, output: &CapturedOutput) -> InstanceState {
+    /// A sandbox with no capabilities but the outbound `grant`, capped at
+    /// `memory_bytes` of linear memory, whose output goes into `output`.
+    pub fn new(
+        tag: LogTag,
+        memory_bytes: usize,
+        grant: Option<Arc<Outbound>>,
+        output: &CapturedOutput,
+    ) -> InstanceState {
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
             .stderr(output.clone())
@@ -63,6 +73,8 @@ impl InstanceState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHooks::new(grant, tag.clone()),
             tag,
             log_lines: 0,
         }
@@ -84,6 +96,17 @@ impl WasiView for InstanceState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// Linked only for plugins whose manifest has an `[outbound]` grant.
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

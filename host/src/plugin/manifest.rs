@@ -4,9 +4,12 @@
 //! Every field has a default, so a plugin without a manifest is a validating
 //! plugin with `failure-policy = "fail"`, the default limits and `{}` settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::outbound::Outbound;
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
 /// `/validate/NAME` accordingly, and never on both.
@@ -128,6 +131,9 @@ pub struct Manifest {
     /// The SHA-256 (lower-case hex) the component must have, if pinned: a
     /// component that does not match is refused.
     pub sha256: Option<String>,
+    /// Where the plugin may send HTTP requests; `None` (the default) means
+    /// nowhere, and `wasi:http` is not even linked.
+    pub outbound: Option<Arc<Outbound>>,
 }
 
 impl Default for Manifest {
@@ -138,6 +144,7 @@ impl Default for Manifest {
             limits: Limits::default(),
             settings_json: "{}".to_owned(),
             sha256: None,
+            outbound: None,
         }
     }
 }
@@ -156,6 +163,8 @@ struct ManifestFile {
     settings: toml::Table,
     #[serde(default)]
     sha256: Option<String>,
+    #[serde(default)]
+    outbound: Option<Outbound>,
 }
 
 /// Why a manifest was refused.
@@ -173,6 +182,9 @@ pub enum ManifestError {
     /// A `sha256` pin that is not 64 hex digits.
     #[error("sha256 must be 64 hexadecimal digits")]
     BadDigest,
+    /// An `[outbound]` table that grants nothing or sets a limit out of range.
+    #[error("{0}")]
+    Outbound(String),
 }
 
 impl Manifest {
@@ -186,12 +198,16 @@ impl Manifest {
         {
             return Err(ManifestError::BadDigest);
         }
+        if let Some(outbound) = &file.outbound {
+            outbound.check().map_err(ManifestError::Outbound)?;
+        }
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,
+            outbound: file.outbound.map(Arc::new),
         })
     }
 }
@@ -250,5 +266,29 @@ mod tests {
             Manifest::parse("[limits]\nmemory-mib = 4096"),
             Err(ManifestError::OutOfRange("limits.memory-mib", _))
         ));
+    }
+
+    #[test]
+    fn outbound_grants_are_parsed_and_checked() {
+        let manifest = Manifest::parse(
+            "[outbound]\nallowed-hosts = [\"127.0.0.2:2379\", \"*.etcd.svc:2379\"]\ntimeout-ms = 300",
+        )
+        .unwrap();
+        let outbound = manifest.outbound.unwrap();
+        assert_eq!(outbound.timeout_ms, 300);
+        assert_eq!(outbound.max_response_kib, 1024);
+        assert_eq!(outbound.allowed_hosts[1].to_string(), "*.etcd.svc:2379");
+        for (bad, why) in [
+            ("[outbound]\nallowed-hosts = []", "at least one"),
+            (
+                "[outbound]\nallowed-hosts = [\"x:1\"]\ntimeout-ms = 0",
+                "timeout-ms",
+            ),
+            ("[outbound]\nallowed-hosts = [\"*\"]", "HOST:PORT"),
+        ] {
+            let error = Manifest::parse(bad).unwrap_err();
+            let chain = format!("{error} {:?}", std::error::Error::source(&error));
+            assert!(chain.contains(why), "{bad}: {chain}");
+        }
     }
 }

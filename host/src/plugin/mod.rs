@@ -5,10 +5,12 @@ mod bindings;
 mod compile;
 mod host;
 pub mod manifest;
+mod outbound;
 mod request;
 mod runtime;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};
 pub use manifest::{FailurePolicy, Limits, Manifest, ManifestError, Mode};
+pub use outbound::{HostPattern, Outbound};
 pub use runtime::{LoadError, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError};

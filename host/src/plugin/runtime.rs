@@ -7,7 +7,10 @@
 //!   from its template (pooling allocator, copy-on-write memory images).
 //! - A call ends within its deadline: the engine's epoch ticks every
 //!   millisecond and a plugin past its deadline traps; a host call that
-//!   blocks (none today, outbound HTTP later) is cut off by a timer just after.
+//!   blocks (an outbound HTTP request) is cut off by a timer just after.
+//! - A plugin reaches the network only if its manifest grants hosts, and
+//!   only those: `wasi:http` is linked for granted plugins alone, and every
+//!   request is checked against the grant (see `outbound`).
 //! - A plugin's failure is reported as a [`PluginFailure`], never as a panic
 //!   or a host error.
 
@@ -60,11 +63,14 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// The engine, the compiler, the linker with the host imports, and the
+/// The engine, the compiler, the linkers with the host imports, and the
 /// instance slots.
 pub struct Runtime {
     compiler: Compiler,
+    /// WASI (without capabilities) and Wicket's imports: what every plugin gets.
     linker: Linker<InstanceState>,
+    /// The same plus `wasi:http`, for plugins granted outbound hosts.
+    outbound_linker: Linker<InstanceState>,
     slots: Arc<Semaphore>,
 }
 
@@ -98,6 +104,12 @@ pub enum LoadError {
     /// The component imports something Wicket does not grant it.
     #[error("the component needs imports Wicket does not provide")]
     Link(#[source] WasmError),
+    /// The component imports `wasi:http` but its manifest grants no hosts.
+    #[error(
+        "the component imports wasi:http, but its manifest grants no outbound hosts \
+         (add [outbound] allowed-hosts)"
+    )]
+    OutboundNotGranted,
     /// The component does not export Wicket's `admission-plugin` world.
     #[error("the component does not export the wicket:admission/plugin interface")]
     WrongWorld(#[source] WasmError),
@@ -206,10 +218,14 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(WasmError)?;
         AdmissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(WasmError)?;
+        let mut outbound_linker = linker.clone();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut outbound_linker)
+            .map_err(WasmError)?;
         spawn_epoch_ticker(&engine);
         Ok(Runtime {
             compiler: Compiler::new(engine, config.cache_dir.clone()),
             linker,
+            outbound_linker,
             slots: Arc::new(Semaphore::new(instances as usize)),
         })
     }
@@ -234,10 +250,19 @@ impl Runtime {
         }
         let (component, origin) = self.compiler.component(wasm, &digest).await?;
         tracing::info!(plugin = %name, %digest, origin = origin.as_str(), "component ready");
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| LoadError::Link(WasmError(err)))?;
+        let linker = match manifest.outbound {
+            Some(_) => &self.outbound_linker,
+            None => &self.linker,
+        };
+        let pre = linker.instantiate_pre(&component).map_err(|err| {
+            if manifest.outbound.is_none()
+                && self.outbound_linker.instantiate_pre(&component).is_ok()
+            {
+                LoadError::OutboundNotGranted
+            } else {
+                LoadError::Link(WasmError(err))
+            }
+        })?;
         let pre =
             AdmissionPluginPre::new(pre).map_err(|err| LoadError::WrongWorld(WasmError(err)))?;
         let plugin = Plugin {
@@ -351,7 +376,12 @@ impl Plugin {
         };
         let mut store = Store::new(
             self.pre.engine(),
-            InstanceState::new(tag, limits.memory_bytes(), &output),
+            InstanceState::new(
+                tag,
+                limits.memory_bytes(),
+                self.manifest.outbound.clone(),
+                &output,
+            ),
         );
         store.limiter(|state| state.limiter());
         let deadline = Instant::now() + limits.timeout();

@@ -224,6 +224,11 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
             "memoryMib": manifest.limits.memory_mib,
             "maxOutputKib": manifest.limits.max_output_kib,
         })),
+        "outbound": manifest.and_then(|manifest| manifest.outbound.as_ref()).map(|outbound| json!({
+            "allowedHosts": outbound.host_list(),
+            "timeoutMs": outbound.timeout_ms,
+            "maxResponseKib": outbound.max_response_kib,
+        })),
         "loadedAt": served.map(|served| rfc3339(served.loaded_at)),
         "generation": served.map_or(0, |served| served.generation),
         "lastError": entry.last_error,
@@ -478,6 +483,7 @@ fn log_loaded(plugin: &Plugin, generation: u64) {
         failure_policy = ?manifest.failure_policy,
         timeout_ms = manifest.limits.timeout_ms,
         memory_mib = manifest.limits.memory_mib,
+        allowed_hosts = ?manifest.outbound.as_ref().map(|outbound| outbound.host_list()),
         "plugin loaded"
     );
 }

@@ -1,0 +1,439 @@
+//! Outbound HTTP for plugins that are granted it: the manifest's allow-list,
+//! and the `wasi:http` hooks that enforce it with a per-call timeout and a
+//! cap on the response size.
+//!
+//! A request to a host:port that is not on the list is refused inside the
+//! host, before any name lookup or connection, and the refusal is logged; the
+//! plugin sees `wasi:http`'s `HTTP-request-denied` error. A plugin whose
+//! manifest grants nothing does not get `wasi:http` linked at all (see
+//! [`super::Runtime`]).
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::host::LogTag;
+
+/// The `[outbound]` table of a manifest: where a plugin may send HTTP
+/// requests, and how long and how large each exchange may be.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Outbound {
+    /// `host:port` patterns (see [`HostPattern`]).
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Deadline for one request, connection to last body byte. The plugin's
+    /// own deadline still bounds the whole review.
+    #[serde(default = "Outbound::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest response body a request may read.
+    #[serde(default = "Outbound::default_max_response_kib")]
+    pub max_response_kib: u64,
+}
+
+impl Outbound {
+    /// The largest per-request timeout accepted (as for the plugin deadline).
+    pub const MAX_TIMEOUT_MS: u64 = 9_000;
+    /// The largest response cap accepted.
+    pub const MAX_RESPONSE_KIB: u64 = 16 * 1024;
+
+    fn default_timeout_ms() -> u64 {
+        1_000
+    }
+
+    fn default_max_response_kib() -> u64 {
+        1_024
+    }
+
+    /// The allowed hosts as written (normalised), for `/plugins` and the log.
+    pub fn host_list(&self) -> Vec<String> {
+        self.allowed_hosts.iter().map(ToString::to_string).collect()
+    }
+
+    /// The per-request deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The response cap in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_kib << 10
+    }
+
+    /// Whether a request to `authority` (`host[:port]`) over `scheme` may go.
+    /// Without a port the scheme's default port is meant.
+    pub fn allows(&self, scheme: &Scheme, authority: &http::uri::Authority) -> bool {
+        let port = authority
+            .port_u16()
+            .unwrap_or(if *scheme == Scheme::HTTPS { 443 } else { 80 });
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        self.allowed_hosts
+            .iter()
+            .any(|pattern| pattern.matches(host, port))
+    }
+
+    /// The range checks that serde cannot express.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self.allowed_hosts.is_empty() {
+            return Err("outbound.allowed-hosts must name at least one host:port".into());
+        }
+        if !(1..=Self::MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(format!(
+                "outbound.timeout-ms must be between 1 and {}",
+                Self::MAX_TIMEOUT_MS
+            ));
+        }
+        if !(1..=Self::MAX_RESPONSE_KIB).contains(&self.max_response_kib) {
+            return Err(format!(
+                "outbound.max-response-kib must be between 1 and {}",
+                Self::MAX_RESPONSE_KIB
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `allowed-hosts`: `HOST:PORT`, where HOST is a DNS name, an
+/// IPv4 address, a bracketed IPv6 address, `*.SUFFIX` (any name of one or
+/// more labels ending in `.SUFFIX`), or an address block in CIDR notation
+/// (`10.244.0.0/16`, `[fd00::/64]`: any address in it, written as an address;
+/// pod IPs), and PORT is a number. Names compare case-insensitively; there
+/// is no wildcard port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: Host,
+    port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Exact(String),
+    /// The suffix, with its leading dot.
+    AnyUnder(String),
+    /// An address block: network address and prefix length.
+    Block(IpAddr, u8),
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str, port: u16) -> bool {
+        if port != self.port {
+            return false;
+        }
+        let host = host.to_ascii_lowercase();
+        match &self.host {
+            Host::Exact(exact) => host == *exact,
+            Host::AnyUnder(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+            Host::Block(network, prefix) => host
+                .parse::<IpAddr>()
+                .is_ok_and(|address| in_block(address, *network, *prefix)),
+        }
+    }
+}
+
+impl std::str::FromStr for HostPattern {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HostPattern, String> {
+        let bad = |why: &str| format!("allowed host {text:?}: {why}");
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| bad("expected HOST:PORT"))?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|port| *port != 0)
+            .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
+        let host = host.to_ascii_lowercase();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let host = if let Some((network, prefix)) = bare.split_once('/') {
+            let network: IpAddr = network
+                .parse()
+                .map_err(|_| bad("an address block must start with an IP address"))?;
+            let bits = if network.is_ipv4() { 32 } else { 128 };
+            let prefix: u8 = prefix
+                .parse()
+                .ok()
+                .filter(|prefix| *prefix <= bits)
+                .ok_or_else(|| bad("the prefix length does not fit the address"))?;
+            Host::Block(network, prefix)
+        } else if let Some(v6) = host.strip_prefix('[') {
+            let v6 = v6
+                .strip_suffix(']')
+                .ok_or_else(|| bad("unclosed [ in an IPv6 address"))?;
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| bad("not an IPv6 address"))?;
+            Host::Exact(v6.to_owned())
+        } else if let Some(suffix) = host.strip_prefix("*.") {
+            check_dns_name(suffix).map_err(&bad)?;
+            Host::AnyUnder(format!(".{suffix}"))
+        } else {
+            check_dns_name(&host).map_err(&bad)?;
+            Host::Exact(host)
+        };
+        Ok(HostPattern { host, port })
+    }
+}
+
+/// Whether `address` lies in `network/prefix` (same family only).
+fn in_block(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
+    let (address, network, bits) = match (address, network) {
+        (IpAddr::V4(address), IpAddr::V4(network)) => (
+            u128::from(address.to_bits()),
+            u128::from(network.to_bits()),
+            32,
+        ),
+        (IpAddr::V6(address), IpAddr::V6(network)) => (address.to_bits(), network.to_bits(), 128),
+        _ => return false,
+    };
+    let shift = bits - u32::from(prefix);
+    shift >= bits || address >> shift == network >> shift
+}
+
+/// Letters, digits, `-` and `.`, in non-empty labels; IPv4 addresses pass.
+fn check_dns_name(name: &str) -> Result<(), &'static str> {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err("not a host name or address (a wildcard may only be a leading `*.`)")
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Exact(host) if host.contains(':') => write!(f, "[{host}]:{}", self.port),
+            Host::Exact(host) => write!(f, "{host}:{}", self.port),
+            Host::AnyUnder(suffix) => write!(f, "*{suffix}:{}", self.port),
+            Host::Block(network @ IpAddr::V6(_), prefix) => {
+                write!(f, "[{network}/{prefix}]:{}", self.port)
+            }
+            Host::Block(network, prefix) => write!(f, "{network}/{prefix}:{}", self.port),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `wasi:http` hooks of one plugin instance: the allow-list check and
+/// the limits, applied to every request the plugin sends.
+pub struct OutboundHooks {
+    /// What the manifest grants; `None` refuses everything (the interface is
+    /// not linked for such plugins, so this is a second line only).
+    grant: Option<Arc<Outbound>>,
+    tag: LogTag,
+}
+
+impl OutboundHooks {
+    /// Hooks enforcing `grant` for the plugin and request in `tag`.
+    pub fn new(grant: Option<Arc<Outbound>>, tag: LogTag) -> OutboundHooks {
+        OutboundHooks { grant, tag }
+    }
+}
+
+/// What [`WasiHttpHooks::send_request`] returns, spelled once.
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let target = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("?"),
+            uri.authority().map_or("?", |authority| authority.as_str())
+        );
+        let grant = match (&self.grant, uri.scheme(), uri.authority()) {
+            (Some(grant), Some(scheme), Some(authority)) if grant.allows(scheme, authority) => {
+                grant.clone()
+            }
+            _ => {
+                tracing::warn!(
+                    plugin = %self.tag.plugin,
+                    uid = %self.tag.uid,
+                    %target,
+                    "outbound request refused: not in the plugin's allowed-hosts"
+                );
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+        };
+        tracing::debug!(plugin = %self.tag.plugin, uid = %self.tag.uid, %target, "outbound request");
+        Box::new(send_limited(request, options, grant))
+    }
+}
+
+/// Sends `request` with the grant's timeout applied to every phase and to
+/// the whole exchange, and its size cap applied to the response body.
+async fn send_limited(
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    grant: Arc<Outbound>,
+) -> Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+> {
+    let timeout = grant.timeout();
+    let cap = |asked: Option<Duration>| Some(asked.map_or(timeout, |asked| asked.min(timeout)));
+    let options = options.unwrap_or_default();
+    let options = RequestOptions {
+        connect_timeout: cap(options.connect_timeout),
+        first_byte_timeout: cap(options.first_byte_timeout),
+        between_bytes_timeout: cap(options.between_bytes_timeout),
+    };
+    let limit = grant.max_response_bytes();
+    let exchange = async move {
+        let (response, io) =
+            wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|declared| declared > limit) {
+            return Err(HttpError::HttpResponseBodySize(declared));
+        }
+        let response = response.map(|body| {
+            http_body_util::Limited::new(body, limit as usize)
+                .map_err(move |error| match error.downcast::<HttpError>() {
+                    Ok(error) => *error,
+                    Err(_over_limit) => HttpError::HttpResponseBodySize(Some(limit)),
+                })
+                .boxed_unsync()
+        });
+        let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
+        Ok((response, io))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(HttpError::HttpResponseTimeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(hosts: &[&str]) -> Outbound {
+        Outbound {
+            allowed_hosts: hosts.iter().map(|host| host.parse().unwrap()).collect(),
+            timeout_ms: 1_000,
+            max_response_kib: 1_024,
+        }
+    }
+
+    fn allows(grant: &Outbound, url: &str) -> bool {
+        let uri: http::Uri = url.parse().unwrap();
+        grant.allows(uri.scheme().unwrap(), uri.authority().unwrap())
+    }
+
+    #[test]
+    fn exact_hosts_and_ports_match_only_themselves() {
+        let grant = grant(&["127.0.0.2:2379", "Etcd-0.etcd:2379", "[::1]:8080"]);
+        assert!(allows(
+            &grant,
+            "http://127.0.0.2:2379/v3/maintenance/status"
+        ));
+        assert!(allows(&grant, "http://etcd-0.ETCD:2379/"));
+        assert!(allows(&grant, "http://[::1]:8080/"));
+        assert!(!allows(&grant, "http://127.0.0.2:2380/"));
+        assert!(!allows(&grant, "http://127.0.0.3:2379/"));
+        assert!(!allows(&grant, "http://127.0.0.2/"), "default port 80");
+        assert!(!allows(&grant, "http://etcd-0.etcd.evil:2379/"));
+    }
+
+    #[test]
+    fn wildcards_cover_one_or_more_leading_labels() {
+        let grant = grant(&["*.etcd.svc:2379", "api.example.com:443"]);
+        assert!(allows(&grant, "http://etcd-1.etcd.svc:2379/"));
+        assert!(allows(&grant, "http://a.b.etcd.svc:2379/"));
+        assert!(!allows(&grant, "http://etcd.svc:2379/"));
+        assert!(!allows(&grant, "http://xetcd.svc:2379/"));
+        assert!(!allows(&grant, "http://etcd-1.etcd.svc:2380/"));
+        assert!(
+            allows(&grant, "https://api.example.com/"),
+            "default port 443"
+        );
+    }
+
+    #[test]
+    fn address_blocks_cover_pod_ips() {
+        let grant = grant(&["10.244.0.0/16:2379", "[fd00::/64]:2379", "0.0.0.0/0:1"]);
+        assert!(allows(&grant, "http://10.244.7.9:2379/"));
+        assert!(!allows(&grant, "http://10.245.0.1:2379/"));
+        assert!(!allows(&grant, "http://10.244.7.9:2380/"));
+        assert!(allows(&grant, "http://[fd00::1:2]:2379/"));
+        assert!(!allows(&grant, "http://[fd01::1]:2379/"));
+        assert!(
+            allows(&grant, "http://192.0.2.1:1/"),
+            "a /0 block holds every IPv4 address"
+        );
+        assert!(!allows(&grant, "http://[::1]:1/"), "but no IPv6 one");
+        assert!(
+            !allows(&grant, "http://10.244.etcd:2379/"),
+            "names are not addresses"
+        );
+        assert_eq!(grant.host_list()[1], "[fd00::/64]:2379");
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused_with_a_reason() {
+        for bad in [
+            "127.0.0.2",
+            "host:0",
+            "host:99999",
+            "*:80",
+            "a.*.b:80",
+            "[::1:80",
+            "[nope]:80",
+            "exa mple:80",
+            ":80",
+            "10.0.0.0/33:80",
+            "etcd/8:80",
+        ] {
+            let error = bad.parse::<HostPattern>().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
+        assert_eq!(
+            "*.Etcd.svc:2379"
+                .parse::<HostPattern>()
+                .unwrap()
+                .to_string(),
+            "*.etcd.svc:2379"
+        );
+    }
+}
