@@ -72,6 +72,8 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod log;
 mod patch;
 mod review;
