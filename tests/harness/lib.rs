@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
+pub mod etcd;
+
 use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -89,6 +91,7 @@ const TEST_PLUGINS: &[&str] = &[
     "wicket-plugin-template",
     "wicket-sidecar-injector",
     "wicket-configmap-mutator",
+    "wicket-etcd-leader-guard",
 ];
 
 /// The `.wasm` component of the plugin crate `crate_name`, built with the

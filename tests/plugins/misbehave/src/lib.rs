@@ -31,6 +31,9 @@ struct Settings {
     message: Option<String>,
     #[serde(default)]
     code: Option<u16>,
+    /// For `probe`: an address to open a TCP connection to.
+    #[serde(default)]
+    connect: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -177,6 +180,15 @@ impl Guest for Misbehave {
                     ("root-dir".into(), root.into()),
                     ("cwd-file".into(), cwd.into()),
                 ];
+                if let Some(target) = &settings.connect {
+                    let outcome = match std::net::TcpStream::connect(target) {
+                        Ok(_) => "connected".to_owned(),
+                        Err(error) => format!("failed: {error}"),
+                    };
+                    response
+                        .audit_annotations
+                        .push(("tcp-connect".into(), outcome));
+                }
             }
         }
         response

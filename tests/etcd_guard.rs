@@ -1,0 +1,175 @@
+//! The etcd-leader guard against a real three-member etcd cluster (Debian's
+//! `etcd`, members on 127.0.0.2-4), loaded with its bundled manifest from
+//! `deploy/plugins/`, through the real binary over HTTPS.
+//!
+//! The test finds the leader itself through etcd's API and checks, as the
+//! cluster changes under it: the leader's pod is refused and the followers'
+//! are allowed; with one follower stopped the other is refused for quorum
+//! and the stopped one's pod is allowed; once the leader is stopped and a new
+//! one elected, the new leader is protected.
+
+use serde_json::{Value, json};
+use wicket_tests::etcd::EtcdCluster;
+use wicket_tests::{Client, PluginDir, Wicket, edited_fixture};
+
+const PATH: &str = "/validate/etcd-leader-guard";
+
+/// `kubectl delete pod` of member `index`'s pod (the captured delete of
+/// etcd-1, renamed and readdressed), optionally as a dry run.
+fn delete(cluster: &EtcdCluster, index: usize, dry_run: bool) -> Vec<u8> {
+    let (name, ip) = (cluster.name(index).to_owned(), cluster.ip(index).to_owned());
+    edited_fixture("v1-pod-delete-etcd-1.json", |request| {
+        request["name"] = json!(name);
+        request["dryRun"] = json!(dry_run);
+        let pod = &mut request["oldObject"];
+        pod["metadata"]["name"] = json!(name);
+        pod["status"]["podIP"] = json!(ip);
+        pod["status"]["podIPs"] = json!([{ "ip": ip }]);
+    })
+}
+
+/// The captured eviction of etcd-0, for member `index`'s pod.
+fn eviction(cluster: &EtcdCluster, index: usize) -> Vec<u8> {
+    let name = cluster.name(index).to_owned();
+    edited_fixture("v1-pod-eviction-etcd-0.json", |request| {
+        request["name"] = json!(name);
+        request["object"]["metadata"]["name"] = json!(name);
+    })
+}
+
+/// The guard's answer: allowed, and the denial message or the warnings.
+async fn judge(client: &Client, request: &[u8]) -> (bool, String) {
+    let reviewed = client.review(PATH, request).await.unwrap();
+    let response = reviewed.response;
+    let allowed = response["allowed"] == true;
+    if allowed {
+        let warnings = response.get("warnings").cloned().unwrap_or(Value::Null);
+        (true, warnings.to_string())
+    } else {
+        assert_eq!(response["status"]["code"], 403, "{response}");
+        (
+            false,
+            response["status"]["message"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+fn others(cluster: &EtcdCluster, but: usize) -> Vec<usize> {
+    (0..cluster.size()).filter(|index| *index != but).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
+    let mut cluster = EtcdCluster::start(3).await.unwrap();
+    let wicket =
+        Wicket::start(PluginDir::new().bundled("etcd-leader-guard", "wicket-etcd-leader-guard"))
+            .unwrap();
+    let client = wicket.client();
+
+    // A healthy cluster: only the leader's pod is refused, by delete, dry-run
+    // delete or eviction, with the command that makes deleting it safe.
+    let leader = cluster.wait_for_leader(None).await.unwrap();
+    let leader_id = cluster.member_id_hex(leader).unwrap();
+    let (allowed, message) = judge(&client, &delete(&cluster, leader, false)).await;
+    assert!(!allowed, "the leader's pod was allowed");
+    let expected = format!(
+        "pod {} is the etcd raft leader (member {leader_id}); move leadership first: etcdctl move-leader ",
+        cluster.name(leader)
+    );
+    assert!(message.contains(&expected), "{message}");
+    let successor = message.rsplit(' ').next().unwrap();
+    let follower_ids: Vec<String> = others(&cluster, leader)
+        .into_iter()
+        .map(|index| cluster.member_id_hex(index).unwrap())
+        .collect();
+    assert!(follower_ids.iter().any(|id| id == successor), "{message}");
+    assert!(
+        !judge(&client, &delete(&cluster, leader, true)).await.0,
+        "dry run allowed"
+    );
+    assert!(
+        !judge(&client, &eviction(&cluster, leader)).await.0,
+        "eviction allowed"
+    );
+    for follower in others(&cluster, leader) {
+        let (allowed, warnings) = judge(&client, &delete(&cluster, follower, false)).await;
+        assert!(allowed, "follower {follower} refused: {warnings}");
+        assert!(judge(&client, &eviction(&cluster, follower)).await.0);
+    }
+
+    // One follower down: the other follower now holds quorum with the leader.
+    let [down, up] = others(&cluster, leader)[..] else {
+        unreachable!()
+    };
+    cluster.stop(down);
+    let (allowed, message) = judge(&client, &delete(&cluster, up, false)).await;
+    assert!(!allowed, "deleting {up} with {down} down was allowed");
+    assert!(
+        message.contains(&format!(
+            "deleting pod {} would leave 1 of 3 etcd members healthy, below quorum (2)",
+            cluster.name(up)
+        )),
+        "{message}"
+    );
+    assert!(message.contains(cluster.name(down)), "{message}");
+    let (allowed, warnings) = judge(&client, &delete(&cluster, down, false)).await;
+    assert!(allowed, "the stopped member's pod was refused: {warnings}");
+    assert!(
+        warnings.contains("cannot reach the etcd member"),
+        "{warnings}"
+    );
+
+    // Bring it back, stop the leader: a new leader is elected and protected.
+    cluster.run(down).unwrap();
+    cluster.wait_for_leader(None).await.unwrap();
+    cluster.stop(leader);
+    let new_leader = cluster.wait_for_leader(Some(leader)).await.unwrap();
+    let new_leader_id = cluster.member_id_hex(new_leader).unwrap();
+    let (allowed, message) = judge(&client, &delete(&cluster, new_leader, false)).await;
+    assert!(!allowed, "the new leader's pod was allowed");
+    assert!(
+        message.contains(&format!("is the etcd raft leader (member {new_leader_id})")),
+        "{message}"
+    );
+    let survivor = others(&cluster, leader)
+        .into_iter()
+        .find(|index| *index != new_leader)
+        .unwrap();
+    assert!(
+        !judge(&client, &delete(&cluster, survivor, false)).await.0,
+        "quorum"
+    );
+    assert!(
+        judge(&client, &delete(&cluster, leader, false)).await.0,
+        "old leader"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_are_not_etcd_members_are_allowed_without_asking() {
+    let wicket =
+        Wicket::start(PluginDir::new().bundled("etcd-leader-guard", "wicket-etcd-leader-guard"))
+            .unwrap();
+    let client = wicket.client();
+    let unlabelled = edited_fixture("v1-pod-delete-etcd-1.json", |request| {
+        request["oldObject"]["metadata"]["labels"] = json!({ "app": "web" });
+    });
+    let reviewed = client.review(PATH, &unlabelled).await.unwrap();
+    assert_eq!(reviewed.response["allowed"], true);
+    assert!(
+        reviewed.response.get("warnings").is_none(),
+        "{}",
+        reviewed.response
+    );
+    for other in [
+        "v1-pod-create-etcd-0.json",
+        "v1-configmap-delete.json",
+        "v1beta1-pod-delete.json",
+    ] {
+        let reviewed = client
+            .review(PATH, &wicket_tests::fixture(other))
+            .await
+            .unwrap();
+        assert_eq!(reviewed.response["allowed"], true, "{other}");
+    }
+}

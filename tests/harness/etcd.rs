@@ -1,0 +1,226 @@
+//! A real etcd cluster for the guard's tests: Debian's `etcd` binary, one
+//! member per loopback address (`etcd-0` on 127.0.0.2, `etcd-1` on
+//! 127.0.0.3, ...), client port 2379 and peer port 2380 on each.
+//!
+//! The cluster is read through the same JSON gateway the guard uses, with a
+//! minimal HTTP/1.1 client here (so the test does not trust the code under
+//! test to observe etcd).
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// The client port of every member.
+pub const CLIENT_PORT: u16 = 2379;
+const PEER_PORT: u16 = 2380;
+
+/// A running etcd cluster; its members are killed when it is dropped.
+pub struct EtcdCluster {
+    members: Vec<EtcdMember>,
+    data: tempfile::TempDir,
+}
+
+struct EtcdMember {
+    name: String,
+    ip: String,
+    process: Option<Child>,
+}
+
+impl EtcdCluster {
+    /// Starts `size` members and waits until they agree on a leader.
+    pub async fn start(size: usize) -> anyhow::Result<EtcdCluster> {
+        let members: Vec<EtcdMember> = (0..size)
+            .map(|index| EtcdMember {
+                name: format!("etcd-{index}"),
+                ip: format!("127.0.0.{}", index + 2),
+                process: None,
+            })
+            .collect();
+        let mut cluster = EtcdCluster {
+            members,
+            data: tempfile::tempdir()?,
+        };
+        for index in 0..size {
+            cluster.run(index)?;
+        }
+        cluster.wait_for_leader(None).await?;
+        Ok(cluster)
+    }
+
+    /// Member `index`'s pod name (`etcd-INDEX`).
+    pub fn name(&self, index: usize) -> &str {
+        &self.members[index].name
+    }
+
+    /// Member `index`'s address: its pod IP in the reviews.
+    pub fn ip(&self, index: usize) -> &str {
+        &self.members[index].ip
+    }
+
+    /// Member `index`'s client URL.
+    pub fn client_url(&self, index: usize) -> String {
+        format!("http://{}:{CLIENT_PORT}", self.ip(index))
+    }
+
+    /// How many members there are, running or not.
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Starts (or restarts, on its existing data) member `index`.
+    pub fn run(&mut self, index: usize) -> anyhow::Result<()> {
+        let initial_cluster = self
+            .members
+            .iter()
+            .map(|member| format!("{}=http://{}:{PEER_PORT}", member.name, member.ip))
+            .collect::<Vec<_>>()
+            .join(",");
+        let data_dir: PathBuf = self.data.path().join(&self.members[index].name);
+        let log = std::fs::File::create(self.data.path().join(format!("etcd-{index}.log")))?;
+        let member = &mut self.members[index];
+        let (client, peer) = (
+            format!("http://{}:{CLIENT_PORT}", member.ip),
+            format!("http://{}:{PEER_PORT}", member.ip),
+        );
+        let child = Command::new("etcd")
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial_cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", "wicket-test"])
+            // Twice the default timings: a busy CI machine must not cause
+            // elections the test did not ask for.
+            .args(["--heartbeat-interval", "200", "--election-timeout", "2000"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting etcd (Debian package etcd-server)")?;
+        member.process = Some(child);
+        Ok(())
+    }
+
+    /// Stops member `index` (SIGKILL: as abrupt as a node loss).
+    pub fn stop(&mut self, index: usize) {
+        if let Some(mut child) = self.members[index].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The index of the member every running member follows, once they all
+    /// agree on one that is not `not`; fails after 30 s.
+    pub async fn wait_for_leader(&self, not: Option<usize>) -> anyhow::Result<usize> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(leader) = self.agreed_leader()
+                && Some(leader) != not
+            {
+                return Ok(leader);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("etcd members did not agree on a leader within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The leader's index if every running member reports the same one.
+    fn agreed_leader(&self) -> Option<usize> {
+        let mut agreed = None;
+        let mut ids = Vec::new();
+        for (index, member) in self.members.iter().enumerate() {
+            if member.process.is_none() {
+                continue;
+            }
+            let status = self.status(index).ok()?;
+            let leader = id(&status["leader"])?;
+            if leader == 0 || agreed.is_some_and(|agreed| agreed != leader) {
+                return None;
+            }
+            agreed = Some(leader);
+            ids.push((index, id(&status["header"]["member_id"])?));
+        }
+        let leader = agreed?;
+        ids.iter()
+            .find(|(_, member_id)| *member_id == leader)
+            .map(|(index, _)| *index)
+    }
+
+    /// Member `index`'s ID, as etcdctl writes it (hex).
+    pub fn member_id_hex(&self, index: usize) -> anyhow::Result<String> {
+        let status = self.status(index)?;
+        let id = id(&status["header"]["member_id"]).context("member_id")?;
+        Ok(format!("{id:x}"))
+    }
+
+    /// `POST /v3/maintenance/status` to member `index`.
+    pub fn status(&self, index: usize) -> anyhow::Result<Value> {
+        post_json(self.ip(index), CLIENT_PORT, "/v3/maintenance/status", "{}")
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for index in 0..self.members.len() {
+            self.stop(index);
+        }
+    }
+}
+
+/// A 64-bit ID as the gateway writes it (a decimal string).
+fn id(value: &Value) -> Option<u64> {
+    value.as_str()?.parse().ok().or_else(|| value.as_u64())
+}
+
+/// One HTTP/1.1 POST with `Connection: close`, read to the end.
+fn post_json(ip: &str, port: u16, path: &str, body: &str) -> anyhow::Result<Value> {
+    let timeout = Duration::from_secs(2);
+    let address = format!("{ip}:{port}").parse()?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP head")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("{head}");
+    }
+    // etcd answers small bodies with Content-Length, large ones chunked.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
+    Ok(serde_json::from_str(&body)?)
+}
+
+fn dechunk(mut body: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("chunk size")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("short chunk")?);
+        body = rest.get(size + 2..).context("chunk end")?;
+    }
+}
