@@ -17,6 +17,7 @@ use std::time::Duration;
 use http::uri::Scheme;
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::host::LogTag;
@@ -292,6 +293,13 @@ impl WasiHttpHooks for OutboundHooks {
         };
         tracing::debug!(plugin = %self.tag.plugin, uid = %self.tag.uid, %target, "outbound request");
         Box::new(send_limited(request, options, grant))
+    }
+
+    /// A failed connection is the plugin's business (it sees the error and
+    /// decides); logged at debug with who tried, not as a host warning.
+    fn p2_error_from_connect(&mut self, error: &std::io::Error) -> P2ErrorCode {
+        tracing::debug!(plugin = %self.tag.plugin, uid = %self.tag.uid, %error, "outbound connection failed");
+        P2ErrorCode::ConnectionRefused
     }
 }
 

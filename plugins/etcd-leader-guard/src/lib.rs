@@ -152,7 +152,8 @@ fn member_url_by_name(pod: &str, settings: &Settings) -> Result<Option<String>, 
     ))
 }
 
-/// The answer when etcd cannot be asked.
+/// The answer when etcd cannot be asked. The warning is kept short (the API
+/// server cuts warnings at 120 characters); the log has the details.
 fn unreachable(pod: &DoomedPod, url: &str, why: &str, settings: &Settings) -> Verdict {
     let what = format!(
         "cannot reach the etcd member of pod {} at {url} ({why})",
@@ -163,7 +164,8 @@ fn unreachable(pod: &DoomedPod, url: &str, why: &str, settings: &Settings) -> Ve
         Verdict::deny_with_code(503, format!("{what}; refusing because fail-closed is set"))
     } else {
         Verdict::allow().warn(format!(
-            "etcd-leader-guard {what}; allowed: an unreachable member is not serving the cluster"
+            "etcd member of pod {} unreachable; allowed without a leader/quorum check",
+            pod.name
         ))
     }
 }

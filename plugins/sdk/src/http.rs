@@ -131,7 +131,8 @@ impl std::error::Error for HttpError {}
 
 impl From<ErrorCode> for HttpError {
     fn from(code: ErrorCode) -> HttpError {
-        HttpError(format!("{code:?}"))
+        let text = format!("{code:?}");
+        HttpError(text.trim_start_matches("ErrorCode::").to_owned())
     }
 }
 
@@ -231,7 +232,7 @@ fn stream_error(error: StreamError) -> String {
     match error {
         StreamError::Closed => "the stream was closed".to_owned(),
         StreamError::LastOperationFailed(error) => match http_error_code(&error) {
-            Some(code) => format!("{code:?}"),
+            Some(code) => HttpError::from(code).0,
             None => error.to_debug_string(),
         },
     }
