@@ -115,7 +115,10 @@ async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
     let (allowed, warnings) = judge(&client, &delete(&cluster, down, false)).await;
     assert!(allowed, "the stopped member's pod was refused: {warnings}");
     assert!(
-        warnings.contains(&format!("etcd member of pod {} unreachable", cluster.name(down))),
+        warnings.contains(&format!(
+            "etcd member of pod {} unreachable",
+            cluster.name(down)
+        )),
         "{warnings}"
     );
 

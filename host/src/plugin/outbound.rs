@@ -251,26 +251,18 @@ impl OutboundHooks {
     }
 }
 
-/// What [`WasiHttpHooks::send_request`] returns, spelled once.
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                ),
-                HttpError,
-            >,
-        > + Send,
->;
+/// The I/O that goes on after a response's head has arrived.
+type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+/// One request's outcome, as [`WasiHttpHooks::send_request`] delivers it.
+type Exchange = Result<(http::Response<WasiBody>, Io), HttpError>;
 
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        _response_done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> SendFuture {
+        _response_done: Io,
+    ) -> Box<dyn Future<Output = Exchange> + Send> {
         let uri = request.uri();
         let target = format!(
             "{}://{}",
@@ -309,13 +301,7 @@ async fn send_limited(
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
     grant: Arc<Outbound>,
-) -> Result<
-    (
-        http::Response<WasiBody>,
-        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ),
-    HttpError,
-> {
+) -> Exchange {
     let timeout = grant.timeout();
     let cap = |asked: Option<Duration>| Some(asked.map_or(timeout, |asked| asked.min(timeout)));
     let options = options.unwrap_or_default();
@@ -343,8 +329,7 @@ async fn send_limited(
                 })
                 .boxed_unsync()
         });
-        let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
-        Ok((response, io))
+        Ok((response, Box::new(io) as Io))
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
