@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 use wicket_tests::etcd::EtcdCluster;
-use wicket_tests::{Client, PluginDir, Wicket, edited_fixture};
+use wicket_tests::{Client, PluginDir, Wicket, edited_fixture, test_plugin, workspace_root};
 
 const PATH: &str = "/validate/etcd-leader-guard";
 
@@ -134,6 +134,37 @@ async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
         message.contains(&format!("is the etcd raft leader (member {new_leader_id})")),
         "{message}"
     );
+    // An eviction finds it through the configured endpoints, passing over a
+    // dead one: the bundled manifest with the stopped leader listed first.
+    let manifest =
+        std::fs::read_to_string(workspace_root().join("deploy/plugins/etcd-leader-guard.toml"))
+            .unwrap();
+    let endpoints = (0..cluster.size())
+        .map(|index| {
+            format!(
+                "{:?}",
+                cluster.client_url((leader + index) % cluster.size())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let manifest: String = manifest
+        .lines()
+        .map(|line| match line.starts_with("endpoints = ") {
+            true => format!("endpoints = [{endpoints}]\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    assert!(manifest.contains(&format!("endpoints = [{endpoints}]")));
+    let reordered = Wicket::start(PluginDir::new().plugin(
+        "etcd-leader-guard",
+        &test_plugin("wicket-etcd-leader-guard"),
+        Some(&manifest),
+    ))
+    .unwrap();
+    let (allowed, message) = judge(&reordered.client(), &eviction(&cluster, new_leader)).await;
+    assert!(!allowed, "the new leader's eviction was allowed");
+    assert!(message.contains(&new_leader_id), "{message}");
     let survivor = others(&cluster, leader)
         .into_iter()
         .find(|index| *index != new_leader)
