@@ -195,6 +195,26 @@ async fn pods_that_are_not_etcd_members_are_allowed_without_asking() {
         "{}",
         reviewed.response
     );
+    // An eviction names no pod IP: without endpoints the guard says it could
+    // not check, in a warning short enough to reach kubectl whole.
+    let no_endpoints = Wicket::start(PluginDir::new().plugin(
+        "etcd-leader-guard",
+        &test_plugin("wicket-etcd-leader-guard"),
+        Some("[outbound]\nallowed-hosts = [\"127.0.0.2:2379\"]\n"),
+    ))
+    .unwrap();
+    let reviewed = no_endpoints
+        .client()
+        .review(PATH, &wicket_tests::fixture("v1-pod-eviction-etcd-0.json"))
+        .await
+        .unwrap();
+    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(
+        reviewed.response["warnings"],
+        json!([
+            "pod etcd-0 not checked for etcd leadership: no IP in the request, no endpoints set"
+        ])
+    );
     for other in [
         "v1-pod-create-etcd-0.json",
         "v1-configmap-delete.json",
