@@ -29,8 +29,8 @@ use super::host::LogTag;
 pub struct Outbound {
     /// `host:port` patterns (see [`HostPattern`]).
     pub allowed_hosts: Vec<HostPattern>,
-    /// Deadline for one request, connection to last body byte. The plugin's
-    /// own deadline still bounds the whole review.
+    /// Deadline to connect, then until the response's head, then between
+    /// body chunks. The plugin's own deadline still bounds the whole review.
     #[serde(default = "Outbound::default_timeout_ms")]
     pub timeout_ms: u64,
     /// Largest response body a request may read.
@@ -295,8 +295,9 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
-/// Sends `request` with the grant's timeout applied to every phase and to
-/// the whole exchange, and its size cap applied to the response body.
+/// Sends `request` with the grant's timeout applied to connecting, to
+/// everything up to the response's head, and between body chunks, and its
+/// size cap applied to the response body.
 async fn send_limited(
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
