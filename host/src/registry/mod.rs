@@ -475,6 +475,10 @@ fn pipelines_for(
 
 fn log_loaded(plugin: &Plugin, generation: u64) {
     let manifest = plugin.manifest();
+    let allowed_hosts = manifest.outbound.as_ref().map_or_else(
+        || "none".to_owned(),
+        |outbound| outbound.host_list().join(","),
+    );
     tracing::info!(
         plugin = %plugin.name(),
         path = %served_path(manifest.mode, plugin.name()),
@@ -483,7 +487,7 @@ fn log_loaded(plugin: &Plugin, generation: u64) {
         failure_policy = ?manifest.failure_policy,
         timeout_ms = manifest.limits.timeout_ms,
         memory_mib = manifest.limits.memory_mib,
-        allowed_hosts = ?manifest.outbound.as_ref().map(|outbound| outbound.host_list()),
+        %allowed_hosts,
         "plugin loaded"
     );
 }
