@@ -6,10 +6,12 @@
 //! cluster changes under it: the leader's pod is refused and the followers'
 //! are allowed; with one follower stopped the other is refused for quorum
 //! and the stopped one's pod is allowed; once the leader is stopped and a new
-//! one elected, the new leader is protected.
+//! one elected, the new leader is protected. A member that serves clients
+//! only over TLS with client certificates is reached through the manifest's
+//! `[outbound.tls]`.
 
 use serde_json::{Value, json};
-use wicket_tests::etcd::EtcdCluster;
+use wicket_tests::etcd::{EtcdCluster, TlsEtcd};
 use wicket_tests::{Client, PluginDir, Wicket, edited_fixture, test_plugin, workspace_root};
 
 const PATH: &str = "/validate/etcd-leader-guard";
@@ -226,4 +228,48 @@ async fn pods_that_are_not_etcd_members_are_allowed_without_asking() {
             .unwrap();
         assert_eq!(reviewed.response["allowed"], true, "{other}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guard_reaches_etcd_over_tls_with_a_client_certificate() {
+    let etcd = TlsEtcd::start().await.unwrap();
+    let path = |name: &str| format!("{:?}", etcd.file(name).display().to_string());
+    let guard = |identity: &str| {
+        let manifest = format!(
+            "[outbound]\nallowed-hosts = [\"{ip}:2379\"]\n\
+             [outbound.tls]\nca-file = {ca}\n{identity}\n\
+             [settings]\nscheme = \"https\"\n",
+            ip = TlsEtcd::IP,
+            ca = path("ca.pem"),
+        );
+        let wasm = test_plugin("wicket-etcd-leader-guard");
+        Wicket::start(PluginDir::new().plugin("etcd-leader-guard", &wasm, Some(&manifest))).unwrap()
+    };
+    let delete = edited_fixture("v1-pod-delete-etcd-1.json", |request| {
+        request["oldObject"]["status"]["podIP"] = json!(TlsEtcd::IP);
+    });
+
+    // With the client certificate: the single member leads, so it is refused.
+    let identity = format!(
+        "cert-file = {}\nkey-file = {}",
+        path("client.pem"),
+        path("client-key.pem")
+    );
+    let wicket = guard(&identity);
+    let (allowed, message) = judge(&wicket.client(), &delete).await;
+    assert!(!allowed, "the TLS leader's pod was allowed: {message}");
+    let id = etcd.member_id_hex().unwrap();
+    assert!(
+        message.contains(&format!("is the etcd raft leader (member {id})")),
+        "{message}"
+    );
+
+    // Without it etcd refuses the handshake: the member cannot be asked.
+    let wicket = guard("");
+    let (allowed, warnings) = judge(&wicket.client(), &delete).await;
+    assert!(allowed, "{warnings}");
+    assert!(
+        warnings.contains("etcd member of pod etcd-1 unreachable"),
+        "{warnings}"
+    );
 }

@@ -224,3 +224,121 @@ fn dechunk(mut body: &str) -> anyhow::Result<String> {
         body = rest.get(size + 2..).context("chunk end")?;
     }
 }
+
+/// One etcd member that serves clients only over TLS with client
+/// certificates (`--client-cert-auth`), as kubeadm runs etcd: on
+/// `https://127.0.0.5:2379`, with a CA, a server and a client certificate
+/// made for the test. A plain listener on port 2381 lets the harness see
+/// when it is ready without the code under test.
+pub struct TlsEtcd {
+    process: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TlsEtcd {
+    /// The member's address (its pod IP in reviews).
+    pub const IP: &str = "127.0.0.5";
+
+    /// Makes the certificates, starts the member and waits until it leads.
+    pub async fn start() -> anyhow::Result<TlsEtcd> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let dir = tempfile::tempdir()?;
+        let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem);
+
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "wicket test etcd CA");
+        write("ca.pem", ca.self_signed(&ca_key)?.pem())?;
+        let issuer = Issuer::new(ca, ca_key);
+        // etcd's gateway dials its own gRPC server with the server
+        // certificate, so that one needs client authentication as well.
+        for (name, subject, usages) in [
+            (
+                "server",
+                Self::IP,
+                vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ],
+            ),
+            (
+                "client",
+                "wicket",
+                vec![ExtendedKeyUsagePurpose::ClientAuth],
+            ),
+        ] {
+            let key = KeyPair::generate()?;
+            let mut params = CertificateParams::new(vec![subject.to_owned()])?;
+            params.distinguished_name.push(DnType::CommonName, subject);
+            params.extended_key_usages = usages;
+            write(
+                &format!("{name}.pem"),
+                params.signed_by(&key, &issuer)?.pem(),
+            )?;
+            write(&format!("{name}-key.pem"), key.serialize_pem())?;
+        }
+
+        let file = |name: &str| dir.path().join(name);
+        let peer = format!("http://{}:{PEER_PORT}", Self::IP);
+        let https = format!("https://{}:{CLIENT_PORT}", Self::IP);
+        let log = std::fs::File::create(file("etcd.log"))?;
+        let process = Command::new("etcd")
+            .args(["--name", "etcd-tls"])
+            .arg("--data-dir")
+            .arg(file("data"))
+            .args([
+                "--listen-client-urls",
+                &format!("{https},http://{}:2381", Self::IP),
+            ])
+            .args(["--advertise-client-urls", &https])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("etcd-tls={peer}")])
+            .args(["--client-cert-auth", "--trusted-ca-file"])
+            .arg(file("ca.pem"))
+            .arg("--cert-file")
+            .arg(file("server.pem"))
+            .arg("--key-file")
+            .arg(file("server-key.pem"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting etcd (Debian package etcd-server)")?;
+        let member = TlsEtcd { process, dir };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = post_json(Self::IP, 2381, "/v3/maintenance/status", "{}");
+            if status.is_ok_and(|status| status["leader"] == status["header"]["member_id"]) {
+                return Ok(member);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the TLS etcd member did not become leader within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A PEM file the test made: `ca.pem`, `client.pem`, `client-key.pem`, ...
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The member's ID, as etcdctl writes it.
+    pub fn member_id_hex(&self) -> anyhow::Result<String> {
+        let status = post_json(Self::IP, 2381, "/v3/maintenance/status", "{}")?;
+        let id = id(&status["header"]["member_id"]).context("member_id")?;
+        Ok(format!("{id:x}"))
+    }
+}
+
+impl Drop for TlsEtcd {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

@@ -198,16 +198,18 @@ impl Manifest {
         {
             return Err(ManifestError::BadDigest);
         }
-        if let Some(outbound) = &file.outbound {
-            outbound.check().map_err(ManifestError::Outbound)?;
-        }
+        let outbound = file
+            .outbound
+            .map(Outbound::ready)
+            .transpose()
+            .map_err(ManifestError::Outbound)?;
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,
-            outbound: file.outbound.map(Arc::new),
+            outbound: outbound.map(Arc::new),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod manifest;
 mod outbound;
 mod request;
 mod runtime;
+mod tls_client;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};

@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::host::LogTag;
+use super::tls_client::{ClientTls, TlsFiles};
 
 /// The `[outbound]` table of a manifest: where a plugin may send HTTP
 /// requests, and how long and how large each exchange may be.
@@ -36,6 +37,14 @@ pub struct Outbound {
     /// Largest response body a request may read.
     #[serde(default = "Outbound::default_max_response_kib")]
     pub max_response_kib: u64,
+    /// A private CA and client certificate for `https` (`[outbound.tls]`);
+    /// without it `https` trusts the public web PKI and presents no
+    /// certificate.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// What `tls` names, loaded.
+    #[serde(skip)]
+    client_tls: Option<ClientTls>,
 }
 
 impl Outbound {
@@ -82,8 +91,15 @@ impl Outbound {
             .any(|pattern| pattern.matches(host, port))
     }
 
+    /// Checks what serde cannot and loads the TLS files: the grant as served.
+    pub(super) fn ready(mut self) -> Result<Outbound, String> {
+        self.check()?;
+        self.client_tls = self.tls.clone().map(ClientTls::load).transpose()?;
+        Ok(self)
+    }
+
     /// The range checks that serde cannot express.
-    pub(super) fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         if self.allowed_hosts.is_empty() {
             return Err("outbound.allowed-hosts must name at least one host:port".into());
         }
@@ -252,7 +268,7 @@ impl OutboundHooks {
 }
 
 /// The I/O that goes on after a response's head has arrived.
-type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+pub(super) type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 /// One request's outcome, as [`WasiHttpHooks::send_request`] delivers it.
 type Exchange = Result<(http::Response<WasiBody>, Io), HttpError>;
 
@@ -313,8 +329,15 @@ async fn send_limited(
     };
     let limit = grant.max_response_bytes();
     let exchange = async move {
-        let (response, io) =
-            wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+        let https = request.uri().scheme() == Some(&Scheme::HTTPS);
+        let (response, io) = match (&grant.client_tls, https) {
+            (Some(tls), true) => tls.send(request, &options).await?,
+            _ => {
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                (response.map(BodyExt::boxed_unsync), Box::new(io) as Io)
+            }
+        };
         let declared = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -330,7 +353,7 @@ async fn send_limited(
                 })
                 .boxed_unsync()
         });
-        Ok((response, Box::new(io) as Io))
+        Ok((response, io))
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
@@ -347,6 +370,8 @@ mod tests {
             allowed_hosts: hosts.iter().map(|host| host.parse().unwrap()).collect(),
             timeout_ms: 1_000,
             max_response_kib: 1_024,
+            tls: None,
+            client_tls: None,
         }
     }
 
