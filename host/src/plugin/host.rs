@@ -44,13 +44,14 @@ pub struct InstanceState {
     log_lines: u32,
 }
 
-/// The plugin and request a log line belongs to.
+/// The plugin and request a log line belongs to; cheap to clone, as the
+/// instance and its outbound hooks each keep one.
 #[derive(Clone, Debug)]
 pub struct LogTag {
     /// The plugin's name.
     pub plugin: Arc<str>,
     /// The admission request's uid, or a placeholder outside a review.
-    pub uid: String,
+    pub uid: Arc<str>,
 }
 
 impl InstanceState {
@@ -124,7 +125,7 @@ impl log::Host for InstanceState {
             return;
         }
         let message = truncate(&message, MAX_LOG_MESSAGE);
-        let (plugin, uid) = (&*self.tag.plugin, self.tag.uid.as_str());
+        let (plugin, uid) = (&*self.tag.plugin, &*self.tag.uid);
         // Every level gets the same fields; tracing needs the level statically.
         match level {
             Level::Trace => {

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::Scheme;
+use http::uri::{Authority, Scheme};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
@@ -78,17 +78,12 @@ impl Outbound {
 
     /// Whether a request to `authority` (`host[:port]`) over `scheme` may go.
     /// Without a port the scheme's default port is meant.
-    pub fn allows(&self, scheme: &Scheme, authority: &http::uri::Authority) -> bool {
-        let port = authority
-            .port_u16()
-            .unwrap_or(if *scheme == Scheme::HTTPS { 443 } else { 80 });
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+    pub fn allows(&self, scheme: &Scheme, authority: &Authority) -> bool {
+        let (host, port) = host_and_port(scheme, authority);
+        let host = host.to_ascii_lowercase();
         self.allowed_hosts
             .iter()
-            .any(|pattern| pattern.matches(host, port))
+            .any(|pattern| pattern.matches(&host, port))
     }
 
     /// Checks what serde cannot and loads the TLS files: the grant as served.
@@ -140,14 +135,25 @@ enum Host {
     Block(IpAddr, u8),
 }
 
+/// Where a request goes: the host without IPv6 brackets, and the port, the
+/// scheme's default when the URL names none.
+pub(super) fn host_and_port<'a>(scheme: &Scheme, authority: &'a Authority) -> (&'a str, u16) {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    (host, authority.port_u16().unwrap_or(default_port))
+}
+
 impl HostPattern {
+    /// Whether `host` (lower case, without brackets) and `port` match.
     fn matches(&self, host: &str, port: u16) -> bool {
         if port != self.port {
             return false;
         }
-        let host = host.to_ascii_lowercase();
         match &self.host {
-            Host::Exact(exact) => host == *exact,
+            Host::Exact(exact) => host == exact,
             Host::AnyUnder(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
             Host::Block(network, prefix) => host
                 .parse::<IpAddr>()

@@ -372,7 +372,7 @@ impl Plugin {
         let output = CapturedOutput::default();
         let tag = LogTag {
             plugin: self.name.clone(),
-            uid: uid.to_owned(),
+            uid: uid.into(),
         };
         let mut store = Store::new(
             self.pre.engine(),

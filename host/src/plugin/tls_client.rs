@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::uri::Scheme;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -17,6 +18,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+use super::outbound::{Io, host_and_port};
 
 /// The `[outbound.tls]` table: absolute paths to PEM files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -112,7 +115,7 @@ impl ClientTls {
         &self,
         mut request: http::Request<WasiBody>,
         options: &RequestOptions,
-    ) -> Result<(http::Response<WasiBody>, super::outbound::Io), HttpError> {
+    ) -> Result<(http::Response<WasiBody>, Io), HttpError> {
         let never = Duration::from_secs(600);
         let connect_timeout = options.connect_timeout.unwrap_or(never);
         let first_byte_timeout = options.first_byte_timeout.unwrap_or(never);
@@ -121,11 +124,7 @@ impl ClientTls {
             .authority()
             .ok_or(HttpError::HttpRequestUriInvalid)?
             .clone();
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(443);
+        let (host, port) = host_and_port(&Scheme::HTTPS, &authority);
         let server_name =
             ServerName::try_from(host.to_owned()).map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
@@ -156,7 +155,7 @@ impl ClientTls {
         let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)??;
-        let io: super::outbound::Io = Box::new(async move {
+        let io: Io = Box::new(async move {
             match driver.await {
                 Ok(result) => result.map_err(HttpError::from),
                 Err(_cancelled) => Ok(()),
