@@ -28,6 +28,18 @@ fn manifest(policy: &str, timeout_ms: u64, hosts: &str, outbound: &str, port: u1
     )
 }
 
+/// A TCP listener on a free port of 127.0.0.1, and the port.
+fn local_listener() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// An `allowed-hosts` value granting 127.0.0.1:`port` alone.
+fn only(port: u16) -> String {
+    format!(r#"["127.0.0.1:{port}"]"#)
+}
+
 /// A DELETE of an etcd pod whose IP is 127.0.0.1.
 fn delete_local_etcd_pod() -> Vec<u8> {
     edited_fixture("v1-pod-delete-etcd-1.json", |request| {
@@ -58,8 +70,7 @@ async fn a_plugin_importing_wasi_http_without_a_grant_is_not_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_off_the_list_is_refused_before_any_packet_leaves() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = local_listener();
     let wicket = guard(&manifest("fail", 2000, r#"["127.0.0.9:2379"]"#, "", port));
     assert_eq!(
         wicket.plugin("guard").await.unwrap()["outbound"]["allowedHosts"],
@@ -102,9 +113,8 @@ fn assert_untouched(listener: &TcpListener) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_sockets_are_never_granted() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = listener.local_addr().unwrap();
-    let manifest = format!("[settings]\nbehave = \"probe\"\nconnect = \"{target}\"\n");
+    let (listener, port) = local_listener();
+    let manifest = format!("[settings]\nbehave = \"probe\"\nconnect = \"127.0.0.1:{port}\"\n");
     let wicket =
         Wicket::start(PluginDir::new().plugin("probe", &misbehave(), Some(&manifest))).unwrap();
     let answer = wicket
@@ -126,10 +136,14 @@ async fn raw_sockets_are_never_granted() {
 async fn a_host_that_never_answers_is_cut_off_by_the_plugins_deadline() {
     // Bound and listening, never accepted: the kernel completes the handshake
     // and the request sits unanswered.
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hosts = format!(r#"["127.0.0.1:{port}"]"#);
-    let wicket = guard(&manifest("fail", 300, &hosts, "timeout-ms = 9000", port));
+    let (_silent, port) = local_listener();
+    let wicket = guard(&manifest(
+        "fail",
+        300,
+        &only(port),
+        "timeout-ms = 9000",
+        port,
+    ));
 
     let response = answer(&wicket).await;
     assert_eq!(response["allowed"], false, "{response}");
@@ -149,10 +163,14 @@ async fn a_host_that_never_answers_is_cut_off_by_the_plugins_deadline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_request_has_its_own_timeout_and_response_cap() {
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hosts = format!(r#"["127.0.0.1:{port}"]"#);
-    let wicket = guard(&manifest("fail", 5000, &hosts, "timeout-ms = 200", port));
+    let (_silent, port) = local_listener();
+    let wicket = guard(&manifest(
+        "fail",
+        5000,
+        &only(port),
+        "timeout-ms = 200",
+        port,
+    ));
     let response = answer(&wicket).await;
     assert_eq!(response["status"]["code"], 503, "{response}");
     let message = response["status"]["message"].as_str().unwrap();
@@ -160,8 +178,7 @@ async fn each_request_has_its_own_timeout_and_response_cap() {
     drop(wicket);
 
     // A server that answers with 2 MB, declared or streamed until close.
-    let big = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = big.local_addr().unwrap().port();
+    let (big, port) = local_listener();
     let server = std::thread::spawn(move || {
         for head in [
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n",
@@ -174,11 +191,10 @@ async fn each_request_has_its_own_timeout_and_response_cap() {
             let _ = stream.write_all(&vec![b' '; 2_000_000]);
         }
     });
-    let hosts = format!(r#"["127.0.0.1:{port}"]"#);
     let wicket = guard(&manifest(
         "fail",
         5000,
-        &hosts,
+        &only(port),
         "max-response-kib = 64",
         port,
     ));

@@ -6,9 +6,10 @@
 //! minimal HTTP/1.1 client here (so the test does not trust the code under
 //! test to observe etcd).
 
+use std::ffi::OsString;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ use serde_json::Value;
 /// The client port of every member.
 pub const CLIENT_PORT: u16 = 2379;
 const PEER_PORT: u16 = 2380;
+/// The TLS member's plain client port, for the harness alone.
+const PLAIN_PORT: u16 = 2381;
+/// How long members get to start or elect a leader.
+const ETCD_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A running etcd cluster; its members are killed when it is dropped.
 pub struct EtcdCluster {
@@ -48,7 +53,7 @@ impl EtcdCluster {
         for index in 0..size {
             cluster.run(index)?;
         }
-        cluster.wait_for_leader(None).await?;
+        cluster.wait_for_leader(None).await;
         Ok(cluster)
     }
 
@@ -83,28 +88,16 @@ impl EtcdCluster {
         let data_dir: PathBuf = self.data.path().join(&self.members[index].name);
         let log = std::fs::File::create(self.data.path().join(format!("etcd-{index}.log")))?;
         let member = &mut self.members[index];
-        let (client, peer) = (
-            format!("http://{}:{CLIENT_PORT}", member.ip),
-            format!("http://{}:{PEER_PORT}", member.ip),
-        );
-        let child = Command::new("etcd")
-            .args(["--name", &member.name])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &initial_cluster])
-            .args(["--initial-cluster-state", "new"])
-            .args(["--initial-cluster-token", "wicket-test"])
-            // Twice the default timings: a busy CI machine must not cause
-            // elections the test did not ask for.
-            .args(["--heartbeat-interval", "200", "--election-timeout", "2000"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting etcd (Debian package etcd-server)")?;
+        let client = format!("http://{}:{CLIENT_PORT}", member.ip);
+        let child = spawn_etcd(
+            &member.name,
+            &member.ip,
+            &data_dir,
+            &[client],
+            &initial_cluster,
+            log,
+            &[],
+        )?;
         member.process = Some(child);
         Ok(())
     }
@@ -118,20 +111,14 @@ impl EtcdCluster {
     }
 
     /// The index of the member every running member follows, once they all
-    /// agree on one that is not `not`; fails after 30 s.
-    pub async fn wait_for_leader(&self, not: Option<usize>) -> anyhow::Result<usize> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(leader) = self.agreed_leader()
-                && Some(leader) != not
-            {
-                return Ok(leader);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("etcd members did not agree on a leader within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// agree on one that is not `not`; panics after 30 s.
+    pub async fn wait_for_leader(&self, not: Option<usize>) -> usize {
+        crate::eventually(
+            "etcd members to agree on a leader",
+            ETCD_PATIENCE,
+            async || self.agreed_leader().filter(|leader| Some(*leader) != not),
+        )
+        .await
     }
 
     /// The leader's index if every running member reports the same one.
@@ -158,9 +145,7 @@ impl EtcdCluster {
 
     /// Member `index`'s ID, as etcdctl writes it (hex).
     pub fn member_id_hex(&self, index: usize) -> anyhow::Result<String> {
-        let status = self.status(index)?;
-        let id = id(&status["header"]["member_id"]).context("member_id")?;
-        Ok(format!("{id:x}"))
+        member_id_hex(self.ip(index), CLIENT_PORT)
     }
 
     /// `POST /v3/maintenance/status` to member `index`.
@@ -175,6 +160,47 @@ impl Drop for EtcdCluster {
             self.stop(index);
         }
     }
+}
+
+/// Starts the etcd member `name` with its peer URL on `ip`: it listens for
+/// clients on `client_urls` and advertises the first; `extra` arguments
+/// follow.
+fn spawn_etcd(
+    name: &str,
+    ip: &str,
+    data_dir: &Path,
+    client_urls: &[String],
+    initial_cluster: &str,
+    log: std::fs::File,
+    extra: &[OsString],
+) -> anyhow::Result<Child> {
+    let peer = format!("http://{ip}:{PEER_PORT}");
+    Command::new("etcd")
+        .args(["--name", name])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-client-urls", &client_urls.join(",")])
+        .args(["--advertise-client-urls", &client_urls[0]])
+        .args(["--listen-peer-urls", &peer])
+        .args(["--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", initial_cluster])
+        .args(["--initial-cluster-state", "new"])
+        .args(["--initial-cluster-token", "wicket-test"])
+        // Twice the default timings: a busy CI machine must not cause
+        // elections the test did not ask for.
+        .args(["--heartbeat-interval", "200", "--election-timeout", "2000"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting etcd (Debian package etcd-server)")
+}
+
+/// The ID of the member answering at `ip:port`, as etcdctl writes it (hex).
+fn member_id_hex(ip: &str, port: u16) -> anyhow::Result<String> {
+    let status = post_json(ip, port, "/v3/maintenance/status", "{}")?;
+    let id = id(&status["header"]["member_id"]).context("member_id")?;
+    Ok(format!("{id:x}"))
 }
 
 /// A 64-bit ID as the gateway writes it (a decimal string).
@@ -228,8 +254,8 @@ fn dechunk(mut body: &str) -> anyhow::Result<String> {
 /// One etcd member that serves clients only over TLS with client
 /// certificates (`--client-cert-auth`), as kubeadm runs etcd: on
 /// `https://127.0.0.5:2379`, with a CA, a server and a client certificate
-/// made for the test. A plain listener on port 2381 lets the harness see
-/// when it is ready without the code under test.
+/// made for the test. A plain listener on [`PLAIN_PORT`] lets the harness
+/// see when it is ready without the code under test.
 pub struct TlsEtcd {
     process: Child,
     dir: tempfile::TempDir,
@@ -287,40 +313,31 @@ impl TlsEtcd {
         let peer = format!("http://{}:{PEER_PORT}", Self::IP);
         let https = format!("https://{}:{CLIENT_PORT}", Self::IP);
         let log = std::fs::File::create(file("etcd.log"))?;
-        let process = Command::new("etcd")
-            .args(["--name", "etcd-tls"])
-            .arg("--data-dir")
-            .arg(file("data"))
-            .args([
-                "--listen-client-urls",
-                &format!("{https},http://{}:2381", Self::IP),
-            ])
-            .args(["--advertise-client-urls", &https])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("etcd-tls={peer}")])
-            .args(["--client-cert-auth", "--trusted-ca-file"])
-            .arg(file("ca.pem"))
-            .arg("--cert-file")
-            .arg(file("server.pem"))
-            .arg("--key-file")
-            .arg(file("server-key.pem"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting etcd (Debian package etcd-server)")?;
+        let tls_args = [
+            "--client-cert-auth".into(),
+            "--trusted-ca-file".into(),
+            file("ca.pem").into_os_string(),
+            "--cert-file".into(),
+            file("server.pem").into_os_string(),
+            "--key-file".into(),
+            file("server-key.pem").into_os_string(),
+        ];
+        let process = spawn_etcd(
+            "etcd-tls",
+            Self::IP,
+            &file("data"),
+            &[https, format!("http://{}:{PLAIN_PORT}", Self::IP)],
+            &format!("etcd-tls={peer}"),
+            log,
+            &tls_args,
+        )?;
         let member = TlsEtcd { process, dir };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let status = post_json(Self::IP, 2381, "/v3/maintenance/status", "{}");
-            if status.is_ok_and(|status| status["leader"] == status["header"]["member_id"]) {
-                return Ok(member);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("the TLS etcd member did not become leader within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::eventually("the TLS etcd member to lead", ETCD_PATIENCE, async || {
+            let status = post_json(Self::IP, PLAIN_PORT, "/v3/maintenance/status", "{}").ok()?;
+            (status["leader"] == status["header"]["member_id"]).then_some(())
+        })
+        .await;
+        Ok(member)
     }
 
     /// A PEM file the test made: `ca.pem`, `client.pem`, `client-key.pem`, ...
@@ -330,9 +347,7 @@ impl TlsEtcd {
 
     /// The member's ID, as etcdctl writes it.
     pub fn member_id_hex(&self) -> anyhow::Result<String> {
-        let status = post_json(Self::IP, 2381, "/v3/maintenance/status", "{}")?;
-        let id = id(&status["header"]["member_id"]).context("member_id")?;
-        Ok(format!("{id:x}"))
+        member_id_hex(Self::IP, PLAIN_PORT)
     }
 }
 
