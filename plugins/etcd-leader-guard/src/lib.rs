@@ -103,11 +103,11 @@ fn guard(pod: &DoomedPod, settings: &Settings) -> Verdict {
     };
     let target = match etcd::status(&url) {
         Ok(target) => target,
-        Err(error) => return unreachable(pod, &url, &error.to_string(), settings),
+        Err(error) => return unreachable(&pod.name, &url, &error.to_string(), settings),
     };
     let members = match etcd::members(&url) {
         Ok(members) => members,
-        Err(error) => return unreachable(pod, &url, &error.to_string(), settings),
+        Err(error) => return unreachable(&pod.name, &url, &error.to_string(), settings),
     };
     let others: Vec<&etcd::Member> = members
         .iter()
@@ -140,12 +140,8 @@ fn member_url_by_name(pod: &str, settings: &Settings) -> Result<Option<String>, 
             Err(error) => failures.push(format!("{endpoint}: {error}")),
         }
     }
-    let pod = DoomedPod {
-        name: pod.to_owned(),
-        ip: None,
-    };
     Err(unreachable(
-        &pod,
+        pod,
         "the configured endpoints",
         &failures.join("; "),
         settings,
@@ -154,18 +150,14 @@ fn member_url_by_name(pod: &str, settings: &Settings) -> Result<Option<String>, 
 
 /// The answer when etcd cannot be asked. The warning is kept short (the API
 /// server cuts warnings at 120 characters); the log has the details.
-fn unreachable(pod: &DoomedPod, url: &str, why: &str, settings: &Settings) -> Verdict {
-    let what = format!(
-        "cannot reach the etcd member of pod {} at {url} ({why})",
-        pod.name
-    );
+fn unreachable(pod: &str, url: &str, why: &str, settings: &Settings) -> Verdict {
+    let what = format!("cannot reach the etcd member of pod {pod} at {url} ({why})");
     log::warn(&what);
     if settings.fail_closed {
         Verdict::deny_with_code(503, format!("{what}; refusing because fail-closed is set"))
     } else {
         Verdict::allow().warn(format!(
-            "etcd member of pod {} unreachable; allowed without a leader/quorum check",
-            pod.name
+            "etcd member of pod {pod} unreachable; allowed without a leader/quorum check"
         ))
     }
 }
