@@ -2,6 +2,7 @@
 //! fixtures, request fields, bad input, load-time refusals, health.
 
 use serde_json::{Value, json};
+use wicket_tests::pki::TestCa;
 use wicket_tests::{
     Client, PluginDir, Wicket, apply, fixture, fixture_names, misbehave, test_plugin,
 };
@@ -395,24 +396,16 @@ async fn the_readme_template_plugin_works_as_documented() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_with_a_certificate_and_key_from_files() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
+    let ca = TestCa::new();
+    let pair = ca.issue();
     let (cert, key, ca_file) = (
         dir.path().join("tls.crt"),
         dir.path().join("tls.key"),
         dir.path().join("ca.pem"),
     );
-    std::fs::write(&cert, leaf.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    std::fs::write(&cert, pair.cert).unwrap();
+    std::fs::write(&key, pair.key).unwrap();
+    ca.write(&ca_file);
 
     let wicket = Wicket::start_with_tls_files(protocol_plugins(), &cert, &key, &ca_file).unwrap();
     let request = fixture("v1-pod-create-plain.json");

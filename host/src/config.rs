@@ -44,7 +44,7 @@ impl ServeConfig {
             plugins_dir,
             tls: TlsSource::SelfSigned {
                 dir: PathBuf::from(DEFAULT_TLS_DIR),
-                extra_names: Vec::new(),
+                names: crate::tls::LOCAL_NAMES.map(str::to_owned).to_vec(),
             },
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             runtime: RuntimeConfig::default(),

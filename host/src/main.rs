@@ -70,14 +70,17 @@ struct ServeArgs {
     /// Serving certificate's private key (PEM).
     #[arg(long, requires = "tls_cert", env = "WICKET_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// Make a CA and serving certificate at start; the CA goes to --tls-dir.
+    /// The CA that signed --tls-cert (PEM): the caBundle to register.
+    #[arg(long, requires = "tls_cert", env = "WICKET_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Serve from Wicket's own CA, kept in --tls-dir and reused on restart.
     #[arg(long, required_unless_present = "tls_cert")]
     self_signed: bool,
     /// Extra DNS name or IP address for the self-signed certificate (repeatable),
     /// e.g. wicket.wicket-system.svc.
     #[arg(long = "san", requires = "self_signed")]
     sans: Vec<String>,
-    /// Where --self-signed writes ca.pem.
+    /// Where --self-signed keeps its CA and certificate (ca.pem: the CAs to trust).
     #[arg(long, default_value = wicket::config::DEFAULT_TLS_DIR)]
     tls_dir: PathBuf,
     /// Largest request body accepted, in bytes.
@@ -95,10 +98,18 @@ struct ServeArgs {
 impl ServeArgs {
     fn into_config(self) -> ServeConfig {
         let tls = match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (Some(cert), Some(key)) => TlsSource::Files {
+                cert,
+                key,
+                ca: self.ca_file,
+            },
             _ => TlsSource::SelfSigned {
                 dir: self.tls_dir,
-                extra_names: self.sans,
+                names: wicket::tls::LOCAL_NAMES
+                    .map(str::to_owned)
+                    .into_iter()
+                    .chain(self.sans)
+                    .collect(),
             },
         };
         ServeConfig {

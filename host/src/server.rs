@@ -1,5 +1,5 @@
 //! Start-up and the HTTPS server: load the plugins, bind, announce, serve,
-//! and drain in-flight requests on SIGTERM or SIGINT.
+//! re-read files on SIGHUP, and drain in-flight requests on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
 
 use crate::config::ServeConfig;
 use crate::plugin::Runtime;
@@ -24,7 +26,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prints `listening on https://ADDR` on stdout once the socket is bound and
 /// the plugins are loaded: scripts and tests use it as the readiness signal.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let tls = tls::load(&config.tls).context("setting up TLS")?;
+    let rereads = reread_on_sighup()?;
+    let tls = tls::start(&config.tls).context("setting up TLS")?;
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
@@ -32,7 +35,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let _follower = watch::follow(registry.clone()).with_context(|| {
+    let _follower = watch::follow(registry.clone(), rereads.plugins).with_context(|| {
         format!(
             "watching the plugin folder {}",
             config.plugins_dir.display()
@@ -42,7 +45,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    announce(address, &registry.snapshot(), tls.ca_file.as_deref());
+    announce(address, &registry.snapshot(), tls.trust_file.as_deref());
+    tokio::spawn(tls.keeper.run(rereads.certificates));
 
     let state = AppState {
         registry,
@@ -65,16 +69,41 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who SIGHUP wakes: each re-reads its files.
+struct Rereads {
+    plugins: Arc<Notify>,
+    certificates: Arc<Notify>,
+}
+
+/// Installs the SIGHUP handler (replacing the default, which ends the
+/// process) before anything is loaded.
+fn reread_on_sighup() -> anyhow::Result<Rereads> {
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let rereads = Rereads {
+        plugins: Arc::new(Notify::new()),
+        certificates: Arc::new(Notify::new()),
+    };
+    let (plugins, certificates) = (rereads.plugins.clone(), rereads.certificates.clone());
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: re-reading the certificate files and the plugin folder");
+            plugins.notify_one();
+            certificates.notify_one();
+        }
+    });
+    Ok(rereads)
+}
+
 /// Tells the operator (stdout) what Wicket serves and where. The
 /// `listening on` line comes last: scripts and tests wait for it.
-fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
+fn announce(address: SocketAddr, plugins: &PluginSet, trust_file: Option<&Path>) {
     for (name, reason) in plugins.refused() {
         println!("not loaded: {name}: {reason}");
     }
-    if let Some(ca_file) = ca_file {
+    if let Some(trust_file) = trust_file {
         println!(
             "self-signed CA: {} (curl --cacert it; caBundle: base64 -w0 it)",
-            ca_file.display()
+            trust_file.display()
         );
     }
     let paths = plugins.served_paths();
@@ -89,7 +118,7 @@ fn announce(address: SocketAddr, plugins: &PluginSet, ca_file: Option<&Path>) {
 /// requests finish for up to `grace`.
 async fn drain_on_signal(handle: Handle<SocketAddr>, grace: Duration) {
     let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        match signal(SignalKind::terminate()) {
             Ok(mut signal) => {
                 signal.recv().await;
             }

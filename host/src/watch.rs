@@ -1,49 +1,90 @@
-//! Following the plugin folder: a change in it (a file written, renamed,
-//! removed, a `..data` symlink swapped) triggers a reload once the folder has
-//! been quiet for a moment, so a file still being copied is read whole. A
-//! slow periodic rescan catches anything the kernel's notifications miss.
+//! Following folders: the plugin folder and the certificate files' folders.
+//! A change (a file written, renamed, removed, a `..data` symlink swapped)
+//! counts once the folder has been quiet for a moment, so a file still being
+//! copied is read whole; a slow periodic recheck catches anything the
+//! kernel's notifications miss. Reads — Wicket's own included — are not
+//! changes.
 //!
 //! A reload that reads a half-written component fails to load it and keeps
 //! the previous version serving; the write's later events bring another
 //! reload that succeeds.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
 use crate::registry::Registry;
 
-/// How long the folder must stay quiet before a reload.
+/// How long a folder must stay quiet before a change counts.
 const QUIET: Duration = Duration::from_millis(250);
-/// How often the folder is rescanned without any notification.
+/// How often the plugin folder is rescanned without any notification.
 const RESCAN: Duration = Duration::from_secs(30);
 
-/// Starts following `registry`'s folder. The watcher lives as long as the
-/// returned task.
-pub fn follow(registry: Arc<Registry>) -> notify::Result<tokio::task::JoinHandle<()>> {
-    let changed = Arc::new(Notify::new());
-    let signal = changed.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Err(error) = &event {
-            tracing::warn!(%error, "plugin folder watch error; reloading");
+/// Notifications of changes in some folders.
+pub struct DirWatch {
+    _watcher: Option<RecommendedWatcher>,
+    changed: Arc<Notify>,
+}
+
+impl DirWatch {
+    /// No folder: only the periodic recheck and wake-ups.
+    pub fn periodic() -> DirWatch {
+        DirWatch {
+            _watcher: None,
+            changed: Arc::new(Notify::new()),
         }
-        signal.notify_one();
-    })?;
-    watcher.watch(registry.dir(), RecursiveMode::NonRecursive)?;
+    }
+
+    /// Watches `folders`.
+    pub fn new(folders: &[PathBuf]) -> notify::Result<DirWatch> {
+        let changed = Arc::new(Notify::new());
+        let signal = changed.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
+                Ok(_) => signal.notify_one(),
+                Err(error) => {
+                    tracing::warn!(%error, "folder watch error; rechecking");
+                    signal.notify_one();
+                }
+            })?;
+        for folder in folders {
+            watcher.watch(folder, RecursiveMode::NonRecursive)?;
+        }
+        Ok(DirWatch {
+            _watcher: Some(watcher),
+            changed,
+        })
+    }
+
+    /// Returns after a change, a `wake` or `period` without either, once the
+    /// folders have then been quiet for a moment.
+    pub async fn settled(&self, period: Duration, wake: &Notify) {
+        tokio::select! {
+            _ = self.changed.notified() => {}
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(period) => {}
+        }
+        while tokio::time::timeout(QUIET, self.changed.notified())
+            .await
+            .is_ok()
+        {}
+    }
+}
+
+/// Starts following `registry`'s folder: reloads on a change, on `wake`
+/// (SIGHUP) and every 30 s. The watcher lives as long as the returned task.
+pub fn follow(
+    registry: Arc<Registry>,
+    wake: Arc<Notify>,
+) -> notify::Result<tokio::task::JoinHandle<()>> {
+    let watch = DirWatch::new(&[registry.dir().to_owned()])?;
     Ok(tokio::spawn(async move {
-        let _watcher = watcher;
         loop {
-            tokio::select! {
-                _ = changed.notified() => {}
-                _ = tokio::time::sleep(RESCAN) => {}
-            }
-            // Wait until the folder has been quiet for QUIET.
-            while tokio::time::timeout(QUIET, changed.notified())
-                .await
-                .is_ok()
-            {}
+            watch.settled(RESCAN, &wake).await;
             match registry.reload().await {
                 Ok(changes) => {
                     if !(changes.loaded.is_empty()

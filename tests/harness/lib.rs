@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 pub mod etcd;
+pub mod pki;
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
@@ -242,6 +243,22 @@ impl Wicket {
         Wicket::spawn(plugins, &args, tls_dir.join("ca.pem"), state)
     }
 
+    /// Starts Wicket with `--self-signed --tls-dir tls_dir` and extra
+    /// `wicket serve` arguments: the folder outlives this Wicket, for restarts.
+    pub fn start_with_tls_dir(
+        plugins: PluginDir,
+        tls_dir: &Path,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Wicket> {
+        let mut args: Vec<&OsStr> = vec![
+            "--self-signed".as_ref(),
+            "--tls-dir".as_ref(),
+            tls_dir.as_os_str(),
+        ];
+        args.extend(extra_args.iter().map(OsStr::new));
+        Wicket::spawn(plugins, &args, tls_dir.join("ca.pem"), tempfile::tempdir()?)
+    }
+
     /// Starts Wicket serving `plugins` with the given certificate and key
     /// files; clients trust `ca_file`.
     pub fn start_with_tls_files(
@@ -334,6 +351,16 @@ impl Wicket {
             .cloned()
     }
 
+    /// Sends the signal `name` (e.g. `HUP`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -378,15 +405,21 @@ pub struct Client {
 impl Client {
     /// An HTTP/1.1 client for `base_url` trusting the CA in `ca_file`.
     pub fn new(ca_file: &Path, base_url: &str) -> Client {
-        Client::build(ca_file, base_url, false)
+        Client::build(ca_file, base_url, false, true)
     }
 
     /// An HTTP/2-only client (ALPN `h2`) for `base_url` trusting `ca_file`.
     pub fn http2(ca_file: &Path, base_url: &str) -> Client {
-        Client::build(ca_file, base_url, true)
+        Client::build(ca_file, base_url, true, true)
     }
 
-    fn build(ca_file: &Path, base_url: &str, http2: bool) -> Client {
+    /// An HTTP/1.1 client that opens a new connection (a new TLS handshake)
+    /// for every request.
+    pub fn handshake_each_time(ca_file: &Path, base_url: &str) -> Client {
+        Client::build(ca_file, base_url, false, false)
+    }
+
+    fn build(ca_file: &Path, base_url: &str, http2: bool, reuse: bool) -> Client {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
@@ -410,6 +443,7 @@ impl Client {
         Client {
             inner: HyperClient::builder(TokioExecutor::new())
                 .http2_only(http2)
+                .pool_max_idle_per_host(if reuse { usize::MAX } else { 0 })
                 .build(connector),
             base_url: base_url.into(),
         }

@@ -1,0 +1,250 @@
+//! The serving certificate, kept valid while Wicket runs.
+//!
+//! Two sources:
+//! - **given files** (`--tls-cert`, `--tls-key`, e.g. from cert-manager):
+//!   read again whenever their folder changes (a file replaced, a Secret
+//!   volume's `..data` swap), on SIGHUP and every minute;
+//! - **Wicket's own CA** (`--self-signed`): a CA and serving certificate
+//!   kept in `--tls-dir` and reused on the next start, renewed as
+//!   [`authority`] says, checked every 12 hours and on SIGHUP.
+//!
+//! # Guarantees
+//! Each handshake is served whichever certificate is current when it starts
+//! ([`live::LiveCert`]), so a rotation fails no handshake. A new pair that
+//! does not parse or whose key is not the certificate's is logged and never
+//! served: the previous pair keeps serving.
+
+pub mod authority;
+mod dir;
+mod files;
+mod live;
+mod pem;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls::ServerConfig;
+use tokio::sync::{Notify, watch};
+
+use crate::watch::DirWatch;
+use authority::Material;
+use files::CertFiles;
+use live::LiveCert;
+pub use pem::PemError;
+
+/// How often given files are re-read without a notification.
+const FILES_RECHECK: Duration = Duration::from_secs(60);
+/// How often Wicket's own certificates are checked for renewal.
+const RENEWAL_CHECK: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// PEM files, followed for changes.
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Private key (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+        /// The CA that signed them, when known: the `caBundle` to register.
+        ca: Option<PathBuf>,
+    },
+    /// Wicket's own CA, kept in `dir`.
+    SelfSigned {
+        /// Where the CA, the serving pair and `ca.pem` are kept.
+        dir: PathBuf,
+        /// The names the serving certificate is valid for.
+        names: Vec<String>,
+    },
+}
+
+/// The names every self-signed certificate is valid for: clients on the
+/// same machine.
+pub const LOCAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Why TLS could not be set up or renewed.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] io::Error),
+    /// A file that should hold PEM text is not UTF-8.
+    #[error("{} is not PEM text", .0.display())]
+    NotText(PathBuf),
+    /// A certificate and key that cannot be served together.
+    #[error("cannot serve {} with {}", .cert.display(), .key.display())]
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// Why.
+        #[source]
+        error: PemError,
+    },
+    /// Issuing a certificate failed.
+    #[error("cannot issue Wicket's certificates")]
+    Issue(#[from] authority::IssueError),
+    /// Material Wicket issued itself does not serve.
+    #[error("the issued certificate cannot be served")]
+    Issued(#[source] PemError),
+    /// Writing a file failed.
+    #[error("cannot write {}", .0.display())]
+    Write(PathBuf, #[source] io::Error),
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused")]
+    Rustls(#[from] rustls::Error),
+    /// The folders holding the files cannot be watched.
+    #[error("cannot watch the certificate files' folders")]
+    Watch(#[from] notify::Error),
+}
+
+/// TLS ready to serve, and the task that keeps it fresh.
+pub struct Tls {
+    /// The rustls configuration (ALPN: h2, http/1.1), its certificate live.
+    pub config: Arc<ServerConfig>,
+    /// The PEM bundle clients should trust (a webhook's `caBundle`), when
+    /// known; it changes on a CA rollover or a new CA file.
+    pub trust: watch::Receiver<Option<String>>,
+    /// Where the trust bundle is written, when Wicket made it.
+    pub trust_file: Option<PathBuf>,
+    /// Keeps the certificate fresh; see [`Keeper::run`].
+    pub keeper: Keeper,
+}
+
+/// Renews or reloads the certificate; the server runs [`Keeper::run`].
+pub struct Keeper {
+    source: Source,
+    live: Arc<LiveCert>,
+    trust: watch::Sender<Option<String>>,
+}
+
+enum Source {
+    Files(CertFiles),
+    SelfSigned {
+        dir: PathBuf,
+        names: Vec<String>,
+        served: Option<Material>,
+    },
+}
+
+/// What a source serves now.
+struct Loaded {
+    key: rustls::sign::CertifiedKey,
+    /// The trust bundle, when known.
+    trust: Option<String>,
+    /// Whether it differs from what was served before.
+    changed: bool,
+}
+
+/// Loads the first certificate from `source`; an error here stops start-up.
+pub fn start(source: &TlsSource) -> Result<Tls, TlsError> {
+    let (mut source, trust_file) = match source {
+        TlsSource::Files { cert, key, ca } => (
+            Source::Files(CertFiles::new(cert.clone(), key.clone(), ca.clone())),
+            None,
+        ),
+        TlsSource::SelfSigned { dir, names } => (
+            Source::SelfSigned {
+                dir: dir.clone(),
+                names: names.clone(),
+                served: None,
+            },
+            Some(dir.join(dir::TRUST_FILE)),
+        ),
+    };
+    let first = source.load()?;
+    let live = Arc::new(LiveCert::new(first.key));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(live.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let (trust_sender, trust_receiver) = watch::channel(first.trust);
+    Ok(Tls {
+        config: Arc::new(config),
+        trust: trust_receiver,
+        trust_file,
+        keeper: Keeper {
+            source,
+            live,
+            trust: trust_sender,
+        },
+    })
+}
+
+impl Source {
+    /// The pair to serve now and the trust bundle.
+    fn load(&mut self) -> Result<Loaded, TlsError> {
+        match self {
+            Source::Files(files) => files.read(),
+            Source::SelfSigned { dir, names, served } => {
+                let stored = dir::read(dir)?;
+                let now = SystemTime::now();
+                let (material, reissued) = authority::refresh(stored.as_ref(), names, now)?;
+                let trust = material.trust_bundle(now);
+                if let Some(why) = &reissued {
+                    dir::write(dir, &material, &trust)?;
+                    tracing::info!(dir = %dir.display(), reason = %why, "issued Wicket's certificates");
+                }
+                let key = pem::certified_key(material.cert.as_bytes(), material.key.as_bytes())
+                    .map_err(TlsError::Issued)?;
+                let changed = served.as_ref() != Some(&material);
+                *served = Some(material);
+                Ok(Loaded {
+                    key,
+                    trust: Some(trust),
+                    changed,
+                })
+            }
+        }
+    }
+}
+
+impl Keeper {
+    /// Reloads or renews the certificate when the files change, on `wake`
+    /// (SIGHUP) and periodically; runs until the process ends. A failure is
+    /// logged and the current certificate keeps serving.
+    pub async fn run(mut self, wake: Arc<Notify>) {
+        let (folders, period) = match &self.source {
+            Source::Files(files) => (files.folders(), FILES_RECHECK),
+            Source::SelfSigned { .. } => (Vec::new(), RENEWAL_CHECK),
+        };
+        let watch = match folders.is_empty() {
+            true => DirWatch::periodic(),
+            false => DirWatch::new(&folders).unwrap_or_else(|error| {
+                tracing::error!(
+                    error = %crate::text::with_causes(&TlsError::Watch(error)),
+                    "certificate changes are picked up on SIGHUP and every minute only"
+                );
+                DirWatch::periodic()
+            }),
+        };
+        loop {
+            watch.settled(period, &wake).await;
+            match self.source.load() {
+                Ok(Loaded {
+                    key,
+                    trust,
+                    changed: true,
+                }) => {
+                    self.live.replace(key);
+                    self.trust.send_if_modified(|current| {
+                        let modified = *current != trust;
+                        *current = trust;
+                        modified
+                    });
+                    tracing::info!("serving a new certificate");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(
+                    error = %crate::text::with_causes(&error),
+                    "certificate not reloaded; the current one keeps serving"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Certificates that survive restarts and rotate, through the real binary:
+//! `--self-signed` keeps its CA across a restart; given files are followed
+//! under load with no failed handshake; a bad new pair keeps the old one;
+//! a Secret volume's `..data` swap and SIGHUP are followed too.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use wicket_tests::pki::{Pair, TestCa};
+use wicket_tests::{Client, PluginDir, Wicket, eventually};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Whether a client trusting only `ca` completes a request.
+async fn trusted_by(wicket: &Wicket, ca: &TestCa) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    ca.write(&ca_file);
+    Client::handshake_each_time(&ca_file, &wicket.base_url)
+        .get("/healthz")
+        .await
+        .is_ok()
+}
+
+/// Writes `pair` as `dir/tls.crt` and `dir/tls.key`, each replaced by a
+/// rename, the certificate first: for a moment the files do not match.
+fn replace_pair(dir: &Path, pair: &Pair) {
+    for (name, text) in [("tls.crt", &pair.cert), ("tls.key", &pair.key)] {
+        let temporary = dir.join(format!(".{name}.new"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, dir.join(name)).unwrap();
+    }
+}
+
+fn start_from_files(dir: &Path, ca_file: &Path) -> Wicket {
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    Wicket::start_with_tls_files(PluginDir::new(), &cert, &key, ca_file).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_signed_keeps_its_ca_across_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let tls_dir = state.path().join("tls");
+    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    let ca_before = std::fs::read(&first.ca_file).unwrap();
+    let key_before = std::fs::read(tls_dir.join("ca.key")).unwrap();
+    assert!(first.client().get("/healthz").await.is_ok());
+    drop(first);
+
+    let second = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    assert_eq!(
+        std::fs::read(&second.ca_file).unwrap(),
+        ca_before,
+        "the caBundle changed"
+    );
+    assert_eq!(std::fs::read(tls_dir.join("ca.key")).unwrap(), key_before);
+    // A client holding the first run's CA (a registered caBundle) still connects.
+    let saved = state.path().join("first-ca.pem");
+    std::fs::write(&saved, &ca_before).unwrap();
+    let answer = Client::new(&saved, &second.base_url)
+        .get("/healthz")
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_signed_reissues_the_serving_certificate_for_a_new_name_with_the_same_ca() {
+    let state = tempfile::tempdir().unwrap();
+    let tls_dir = state.path().join("tls");
+    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    let ca_before = std::fs::read(&first.ca_file).unwrap();
+    let cert_before = std::fs::read(tls_dir.join("tls.crt")).unwrap();
+    drop(first);
+
+    let second = Wicket::start_with_tls_dir(
+        PluginDir::new(),
+        &tls_dir,
+        &["--san", "wicket.wicket-system.svc"],
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&second.ca_file).unwrap(), ca_before);
+    assert_ne!(std::fs::read(tls_dir.join("tls.crt")).unwrap(), cert_before);
+    assert!(
+        second.log().contains("issued Wicket's certificates"),
+        "{}",
+        second.log()
+    );
+    assert_eq!(second.client().get("/healthz").await.unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_files_rotate_under_load_without_a_failed_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_ca, new_ca) = (TestCa::new(), TestCa::new());
+    replace_pair(dir.path(), &old_ca.issue());
+    // The clients trust both CAs, as a caBundle does during a rollover.
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, format!("{}{}", old_ca.cert_pem, new_ca.cert_pem)).unwrap();
+    let wicket = start_from_files(dir.path(), &bundle);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let client = Client::handshake_each_time(&bundle, &wicket.base_url);
+        let (stop, done) = (stop.clone(), done.clone());
+        load.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match client.get("/healthz").await {
+                    Ok(answer) if answer.status == 200 => {}
+                    Ok(answer) => failures.push(format!("HTTP {}", answer.status)),
+                    Err(error) => failures.push(format!("{error:#}")),
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+    eventually("load to start", PATIENCE, async || {
+        (done.load(Ordering::Relaxed) > 20).then_some(())
+    })
+    .await;
+
+    replace_pair(dir.path(), &new_ca.issue());
+    eventually("the new certificate to be served", PATIENCE, async || {
+        trusted_by(&wicket, &new_ca).await.then_some(())
+    })
+    .await;
+    let at_swap = done.load(Ordering::Relaxed);
+    eventually("more load after the swap", PATIENCE, async || {
+        (done.load(Ordering::Relaxed) > at_swap + 20).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for task in load {
+        failures.extend(task.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "failed handshakes or requests: {failures:?}"
+    );
+    assert!(
+        !trusted_by(&wicket, &old_ca).await,
+        "the old certificate is still served"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_new_pair_keeps_the_old_one_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    replace_pair(dir.path(), &ca.issue());
+    let ca_file = dir.path().join("ca.pem");
+    ca.write(&ca_file);
+    let mut wicket = start_from_files(dir.path(), &ca_file);
+
+    // A certificate from another CA with a key that is not its own.
+    let other = TestCa::new();
+    let mismatched = Pair {
+        cert: other.issue().cert,
+        key: other.issue().key,
+    };
+    replace_pair(dir.path(), &mismatched);
+    eventually("the refusal to be logged", PATIENCE, async || {
+        wicket
+            .log()
+            .contains("certificate not reloaded; the current one keeps serving")
+            .then_some(())
+    })
+    .await;
+    assert!(wicket.log().contains("cannot serve"), "{}", wicket.log());
+    assert!(trusted_by(&wicket, &ca).await);
+    assert!(!trusted_by(&wicket, &other).await);
+
+    // Garbage is refused the same way, and SIGHUP neither ends the process
+    // nor loads it.
+    std::fs::write(dir.path().join("tls.crt"), "not a certificate").unwrap();
+    wicket.signal("HUP");
+    eventually("SIGHUP to be handled", PATIENCE, async || {
+        wicket.log().contains("SIGHUP").then_some(())
+    })
+    .await;
+    assert!(wicket.is_running());
+    assert!(trusted_by(&wicket, &ca).await);
+
+    // A good pair again is picked up.
+    let next = other.issue();
+    replace_pair(dir.path(), &next);
+    eventually("the good pair to be served", PATIENCE, async || {
+        trusted_by(&wicket, &other).await.then_some(())
+    })
+    .await;
+}
+
+/// A folder laid out as the kubelet lays out a Secret volume: the files are
+/// links through `..data`, which is swapped atomically to a new directory.
+struct SecretVolume {
+    root: PathBuf,
+    version: usize,
+}
+
+impl SecretVolume {
+    fn new(root: &Path, pair: &Pair) -> SecretVolume {
+        let mut volume = SecretVolume {
+            root: root.to_owned(),
+            version: 0,
+        };
+        volume.project(pair);
+        for name in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(format!("..data/{name}"), root.join(name)).unwrap();
+        }
+        volume
+    }
+
+    fn project(&mut self, pair: &Pair) {
+        self.version += 1;
+        let timestamped = format!("..2026_11_23_{}", self.version);
+        let dir = self.root.join(&timestamped);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("tls.crt"), &pair.cert).unwrap();
+        std::fs::write(dir.join("tls.key"), &pair.key).unwrap();
+        let link = self.root.join("..data_tmp");
+        std::os::unix::fs::symlink(&timestamped, &link).unwrap();
+        std::fs::rename(&link, self.root.join("..data")).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_volume_data_swap_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume_root = dir.path().join("tls");
+    std::fs::create_dir(&volume_root).unwrap();
+    let (old_ca, new_ca) = (TestCa::new(), TestCa::new());
+    let mut volume = SecretVolume::new(&volume_root, &old_ca.issue());
+    let ca_file = dir.path().join("ca.pem");
+    old_ca.write(&ca_file);
+    let wicket = start_from_files(&volume_root, &ca_file);
+    assert!(trusted_by(&wicket, &old_ca).await);
+
+    volume.project(&new_ca.issue());
+    eventually(
+        "the swapped certificate to be served",
+        PATIENCE,
+        async || trusted_by(&wicket, &new_ca).await.then_some(()),
+    )
+    .await;
+}
