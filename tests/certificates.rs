@@ -43,13 +43,13 @@ fn start_from_files(dir: &Path, ca_file: &Path) -> Wicket {
 async fn self_signed_keeps_its_ca_across_a_restart() {
     let state = tempfile::tempdir().unwrap();
     let tls_dir = state.path().join("tls");
-    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[], &[]).unwrap();
     let ca_before = std::fs::read(&first.ca_file).unwrap();
     let key_before = std::fs::read(tls_dir.join("ca.key")).unwrap();
     assert!(first.client().get("/healthz").await.is_ok());
     drop(first);
 
-    let second = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    let second = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[], &[]).unwrap();
     assert_eq!(
         std::fs::read(&second.ca_file).unwrap(),
         ca_before,
@@ -70,7 +70,7 @@ async fn self_signed_keeps_its_ca_across_a_restart() {
 async fn self_signed_reissues_the_serving_certificate_for_a_new_name_with_the_same_ca() {
     let state = tempfile::tempdir().unwrap();
     let tls_dir = state.path().join("tls");
-    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[]).unwrap();
+    let first = Wicket::start_with_tls_dir(PluginDir::new(), &tls_dir, &[], &[]).unwrap();
     let ca_before = std::fs::read(&first.ca_file).unwrap();
     let cert_before = std::fs::read(tls_dir.join("tls.crt")).unwrap();
     drop(first);
@@ -79,6 +79,7 @@ async fn self_signed_reissues_the_serving_certificate_for_a_new_name_with_the_sa
         PluginDir::new(),
         &tls_dir,
         &["--san", "wicket.wicket-system.svc"],
+        &[],
     )
     .unwrap();
     assert_eq!(std::fs::read(&second.ca_file).unwrap(), ca_before);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::plugin::RuntimeConfig;
 use crate::tls::TlsSource;
+use crate::webhook::Registration;
 
 /// The API server's own limit on a request body; a larger review cannot
 /// come from it.
@@ -33,6 +34,8 @@ pub struct ServeConfig {
     pub runtime: RuntimeConfig,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Keep the webhook configurations registered (`--register`).
+    pub register: Option<Registration>,
 }
 
 impl ServeConfig {
@@ -49,6 +52,7 @@ impl ServeConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             runtime: RuntimeConfig::default(),
             shutdown_grace: Duration::from_secs(20),
+            register: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod admit;
 pub mod check;
 pub mod config;
+pub mod manifests;
 pub mod patch;
 pub mod pipeline;
 pub mod plugin;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod text;
 pub mod tls;
 pub mod watch;
+pub mod webhook;
 
 pub use config::ServeConfig;
 pub use server::serve;

@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
 use wicket::check::CheckConfig;
+use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
 use wicket::tls::TlsSource;
+use wicket::webhook::{Endpoint, Registration};
 
 /// A WebAssembly-plugin admission host for Kubernetes.
 #[derive(Parser)]
@@ -34,6 +36,78 @@ enum Command {
     Serve(ServeArgs),
     /// Load one plugin as `serve` would (and optionally judge one request).
     Check(CheckArgs),
+    /// Print the webhook configurations (YAML) that register a plugin folder.
+    Manifests(ManifestsArgs),
+}
+
+#[derive(clap::Args)]
+struct ManifestsArgs {
+    /// Folder of NAME.wasm plugins with optional NAME.toml manifests.
+    #[arg(long, env = "WICKET_PLUGINS")]
+    plugins: PathBuf,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    /// The CA bundle (PEM) the API server should trust.
+    #[arg(long, conflicts_with = "tls_dir")]
+    ca_file: Option<PathBuf>,
+    /// A --self-signed folder: its ca.pem is the CA bundle.
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+}
+
+/// Where the API server reaches Wicket, for `manifests` and `serve --register`.
+#[derive(clap::Args)]
+struct EndpointArgs {
+    /// The Service in front of Wicket, which the API server calls (in a cluster).
+    #[arg(long, conflicts_with = "url", requires = "namespace")]
+    service: Option<String>,
+    /// Wicket's namespace: the Service's, and never sent for review.
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// The Service's port.
+    #[arg(long, alias = "port", default_value_t = 443)]
+    service_port: u16,
+    /// Wicket's URL for an API server outside the cluster (https://HOST:PORT).
+    #[arg(long)]
+    url: Option<String>,
+    /// The name of both webhook configurations.
+    #[arg(long, default_value = "wicket")]
+    configuration_name: String,
+    /// A namespace never sent for review (repeatable); Wicket's own is always added.
+    #[arg(long = "exclude-namespace", default_value = "kube-system")]
+    exclude_namespaces: Vec<String>,
+}
+
+impl EndpointArgs {
+    /// The registration, or a usage error naming what is missing.
+    fn registration(self) -> Result<Registration, clap::Error> {
+        let usage = |message: &str| {
+            Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        };
+        let endpoint = match (self.service, self.url) {
+            (Some(name), None) => Endpoint::Service {
+                name,
+                namespace: self.namespace.clone().unwrap_or_default(),
+                port: self.service_port,
+            },
+            (None, Some(url)) if url.starts_with("https://") => Endpoint::Url(url),
+            (None, Some(_)) => return Err(usage("--url must start with https://")),
+            _ => {
+                return Err(usage(
+                    "say how the API server reaches Wicket: --service NAME --namespace NS, or --url https://HOST:PORT",
+                ));
+            }
+        };
+        let mut excluded_namespaces = self.exclude_namespaces;
+        excluded_namespaces.extend(self.namespace);
+        excluded_namespaces.sort();
+        excluded_namespaces.dedup();
+        Ok(Registration {
+            configuration: self.configuration_name,
+            endpoint,
+            excluded_namespaces,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -93,10 +167,20 @@ struct ServeArgs {
     /// wicket: its entries are loaded as native code).
     #[arg(long, env = "WICKET_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Keep the webhook configurations in the API server equal to what is
+    /// served (server-side apply; credentials from KUBECONFIG or the pod).
+    #[arg(long)]
+    register: bool,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
 }
 
 impl ServeArgs {
-    fn into_config(self) -> ServeConfig {
+    fn into_config(self) -> Result<ServeConfig, clap::Error> {
+        let register = match self.register {
+            true => Some(self.endpoint.registration()?),
+            false => None,
+        };
         let tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => TlsSource::Files {
                 cert,
@@ -112,7 +196,7 @@ impl ServeArgs {
                     .collect(),
             },
         };
-        ServeConfig {
+        Ok(ServeConfig {
             listen: self.listen,
             tls,
             max_body_bytes: self.max_body_bytes,
@@ -120,14 +204,32 @@ impl ServeArgs {
                 max_instances: self.max_instances,
                 cache_dir: self.cache_dir,
             },
+            register,
             ..ServeConfig::new(self.plugins)
-        }
+        })
+    }
+}
+
+impl ManifestsArgs {
+    fn into_config(self) -> Result<ManifestsConfig, clap::Error> {
+        Ok(ManifestsConfig {
+            ca_file: self
+                .ca_file
+                .or_else(|| self.tls_dir.map(|dir| dir.join("ca.pem"))),
+            registration: self.endpoint.registration()?,
+            plugins_dir: self.plugins,
+        })
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // `manifests` prints YAML for a pipe: only warnings and errors on stderr.
+    let default_level = match cli.command {
+        Command::Manifests(_) => "warn",
+        _ => "info",
+    };
+    init_tracing(cli.log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -136,7 +238,14 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(wicket::serve(args.into_config())),
+        Command::Serve(args) => {
+            let config = args.into_config().unwrap_or_else(|error| error.exit());
+            runtime.block_on(wicket::serve(config))
+        }
+        Command::Manifests(args) => {
+            let config = args.into_config().unwrap_or_else(|error| error.exit());
+            runtime.block_on(wicket::manifests::manifests(&config))
+        }
         Command::Check(args) => runtime.block_on(wicket::check::check(&CheckConfig {
             wasm: args.wasm,
             manifest: args.manifest,
@@ -147,17 +256,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
             eprintln!("wicket: {err:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_tracing(format: LogFormat) {
+/// Logs to stderr, filtered by `RUST_LOG` (default `default_level`).
+fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

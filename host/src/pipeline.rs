@@ -43,6 +43,19 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The longest it may take: its steps' deadlines in turn (mutating) or
+    /// at once (validating).
+    pub fn timeout_ms(&self) -> u64 {
+        let deadlines = self
+            .steps
+            .iter()
+            .map(|step| step.plugin().manifest().limits.timeout_ms);
+        match self.mode {
+            Mode::Mutating => deadlines.sum(),
+            Mode::Validating => deadlines.max().unwrap_or(0),
+        }
+    }
+
     /// Runs the pipeline on `request` and counts the result.
     pub async fn judge(&self, request: &AdmissionRequest<'_>) -> Decision {
         let decision = match self.mode {

@@ -16,6 +16,7 @@ use crate::config::ServeConfig;
 use crate::plugin::Runtime;
 use crate::registry::{PluginSet, Registry};
 use crate::routes::{self, AppState};
+use crate::webhook::register;
 use crate::{tls, watch};
 
 /// How long a client may take to send request headers.
@@ -28,6 +29,11 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let rereads = reread_on_sighup()?;
     let tls = tls::start(&config.tls).context("setting up TLS")?;
+    // A registration asked for but impossible is a start-up error.
+    let kube_client = match &config.register {
+        Some(_) => Some(register::client().await.context("--register")?),
+        None => None,
+    };
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
@@ -46,6 +52,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     announce(address, &registry.snapshot(), tls.trust_file.as_deref());
+    if let (Some(client), Some(registration)) = (kube_client, config.register.clone()) {
+        tokio::spawn(register::run(
+            client,
+            registry.clone(),
+            tls.trust.clone(),
+            registration,
+        ));
+    }
     tokio::spawn(tls.keeper.run(rereads.certificates));
 
     let state = AppState {

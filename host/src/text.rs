@@ -1,5 +1,5 @@
-//! Text for logs and clients: bounding what plugins write, and rendering
-//! errors with their causes.
+//! Text for logs and clients: bounding what plugins write, rendering errors
+//! with their causes, and names that become URL paths and DNS labels.
 
 /// `text` cut to at most `max` bytes, at a character boundary.
 pub fn truncate(text: &str, max: usize) -> &str {
@@ -26,9 +26,41 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A DNS label (lower-case letters, digits and `-`, at most 63): plugin,
+/// pipeline and webhook entry names become URL path segments, log fields
+/// and parts of webhook names.
+pub fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_labels_are_path_safe() {
+        for good in ["a", "sidecar-injector", "guard2"] {
+            assert!(is_dns_label(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Upper",
+            "a_b",
+            "a.b",
+            "a/b",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

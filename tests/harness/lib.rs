@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
+pub mod apiserver;
 pub mod etcd;
 pub mod pki;
 
@@ -232,6 +233,15 @@ impl Wicket {
 
     /// Like [`Wicket::start`], with extra `wicket serve` arguments.
     pub fn start_with(plugins: PluginDir, extra_args: &[&str]) -> anyhow::Result<Wicket> {
+        Wicket::start_with_env(plugins, extra_args, &[])
+    }
+
+    /// Like [`Wicket::start_with`], with extra environment variables.
+    pub fn start_with_env(
+        plugins: PluginDir,
+        extra_args: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> anyhow::Result<Wicket> {
         let state = tempfile::tempdir()?;
         let tls_dir = state.path().join("tls");
         let mut args: Vec<&OsStr> = vec![
@@ -240,7 +250,7 @@ impl Wicket {
             tls_dir.as_os_str(),
         ];
         args.extend(extra_args.iter().map(OsStr::new));
-        Wicket::spawn(plugins, &args, tls_dir.join("ca.pem"), state)
+        Wicket::spawn(plugins, &args, env, tls_dir.join("ca.pem"), state)
     }
 
     /// Starts Wicket with `--self-signed --tls-dir tls_dir` and extra
@@ -249,6 +259,7 @@ impl Wicket {
         plugins: PluginDir,
         tls_dir: &Path,
         extra_args: &[&str],
+        env: &[(&str, &OsStr)],
     ) -> anyhow::Result<Wicket> {
         let mut args: Vec<&OsStr> = vec![
             "--self-signed".as_ref(),
@@ -256,7 +267,13 @@ impl Wicket {
             tls_dir.as_os_str(),
         ];
         args.extend(extra_args.iter().map(OsStr::new));
-        Wicket::spawn(plugins, &args, tls_dir.join("ca.pem"), tempfile::tempdir()?)
+        Wicket::spawn(
+            plugins,
+            &args,
+            env,
+            tls_dir.join("ca.pem"),
+            tempfile::tempdir()?,
+        )
     }
 
     /// Starts Wicket serving `plugins` with the given certificate and key
@@ -273,12 +290,19 @@ impl Wicket {
             "--tls-key".as_ref(),
             key.as_os_str(),
         ];
-        Wicket::spawn(plugins, &args, ca_file.to_owned(), tempfile::tempdir()?)
+        Wicket::spawn(
+            plugins,
+            &args,
+            &[],
+            ca_file.to_owned(),
+            tempfile::tempdir()?,
+        )
     }
 
     fn spawn(
         plugins: PluginDir,
         args: &[&OsStr],
+        env: &[(&str, &OsStr)],
         ca_file: PathBuf,
         state: tempfile::TempDir,
     ) -> anyhow::Result<Wicket> {
@@ -290,6 +314,7 @@ impl Wicket {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_file)?)
             .spawn()

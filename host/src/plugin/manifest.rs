@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::outbound::Outbound;
+use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
 /// `/validate/NAME` accordingly, and never on both.
@@ -134,6 +135,9 @@ pub struct Manifest {
     /// Where the plugin may send HTTP requests; `None` (the default) means
     /// nowhere, and `wasi:http` is not even linked.
     pub outbound: Option<Arc<Outbound>>,
+    /// How the API server should call it (`[[webhook]]` entries); none:
+    /// Wicket serves it but does not register it.
+    pub webhooks: Vec<WebhookSpec>,
 }
 
 impl Default for Manifest {
@@ -145,6 +149,7 @@ impl Default for Manifest {
             settings_json: "{}".to_owned(),
             sha256: None,
             outbound: None,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -165,6 +170,8 @@ struct ManifestFile {
     sha256: Option<String>,
     #[serde(default)]
     outbound: Option<Outbound>,
+    #[serde(default)]
+    webhook: Vec<WebhookSpec>,
 }
 
 /// Why a manifest was refused.
@@ -185,6 +192,9 @@ pub enum ManifestError {
     /// An `[outbound]` table that grants nothing or sets a limit out of range.
     #[error("{0}")]
     Outbound(String),
+    /// A `[[webhook]]` entry the API server would refuse or that could not work.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 impl Manifest {
@@ -198,6 +208,11 @@ impl Manifest {
         {
             return Err(ManifestError::BadDigest);
         }
+        spec::check(
+            &file.webhook,
+            file.mode == Mode::Mutating,
+            file.limits.timeout_ms,
+        )?;
         let outbound = file
             .outbound
             .map(Outbound::ready)
@@ -210,6 +225,7 @@ impl Manifest {
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,
             outbound: outbound.map(Arc::new),
+            webhooks: file.webhook,
         })
     }
 }

@@ -33,7 +33,8 @@ use crate::admit::{self, Decision};
 use crate::pipeline::Pipeline;
 use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Plugin, Runtime, digest};
 use crate::review::AdmissionRequest;
-use crate::text::with_causes;
+use crate::text::{is_dns_label, with_causes};
+use crate::webhook::Target;
 use scan::PluginFiles;
 
 /// A plugin version being served, with its name's counters.
@@ -159,6 +160,31 @@ impl PluginSet {
         plugins.chain(pipelines).chain(file).collect()
     }
 
+    /// What each served plugin and pipeline asks the API server for, by name.
+    pub fn webhook_targets(&self) -> Vec<Target<'_>> {
+        let plugins = self.entries.iter().filter_map(|(name, entry)| {
+            let manifest = entry.served.as_ref()?.plugin.manifest();
+            Some(Target {
+                name,
+                mutating: manifest.mode == Mode::Mutating,
+                path: served_path(manifest.mode, name),
+                timeout_ms: manifest.limits.timeout_ms,
+                webhooks: &manifest.webhooks,
+            })
+        });
+        let pipelines = self.pipelines.iter().filter_map(|(name, entry)| {
+            let pipeline = entry.resolved.as_ref().ok()?;
+            Some(Target {
+                name,
+                mutating: pipeline.mode == Mode::Mutating,
+                path: served_path(pipeline.mode, name),
+                timeout_ms: pipeline.timeout_ms(),
+                webhooks: &entry.spec.webhook,
+            })
+        });
+        plugins.chain(pipelines).collect()
+    }
+
     /// Whether nothing is served.
     pub fn is_empty(&self) -> bool {
         self.served_paths().is_empty()
@@ -272,6 +298,8 @@ pub struct Registry {
     dir: PathBuf,
     /// Reloads run one at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Counts the snapshots swapped in, for those that follow them.
+    swapped: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -283,7 +311,13 @@ impl Registry {
             runtime,
             dir,
             reloading: tokio::sync::Mutex::new(()),
+            swapped: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Notified each time a reload swaps in a snapshot (changed or not).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swapped.subscribe()
     }
 
     /// The folder it serves.
@@ -423,6 +457,7 @@ impl Registry {
         };
         self.runtime.forget_unused(&set.digests());
         self.current.store(Arc::new(set));
+        self.swapped.send_modify(|count| *count += 1);
         Ok(changes)
     }
 }
@@ -536,7 +571,7 @@ pub async fn load_plugin(
     wasm: &Path,
     manifest: &Path,
 ) -> Result<Plugin, PluginLoadError> {
-    if !is_plugin_name(name) {
+    if !is_dns_label(name) {
         return Err(PluginLoadError::BadName);
     }
     let manifest = match tokio::fs::read_to_string(manifest).await {
@@ -549,39 +584,4 @@ pub async fn load_plugin(
         .await
         .map_err(|err| PluginLoadError::Read(wasm.to_owned(), err))?;
     Ok(runtime.load(name, wasm, manifest).await?)
-}
-
-/// A DNS-label-like name: it becomes a URL path segment and a log field.
-fn is_plugin_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (1..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plugin_names_are_path_safe() {
-        for good in ["a", "sidecar-injector", "guard2"] {
-            assert!(is_plugin_name(good), "{good}");
-        }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "Upper",
-            "a_b",
-            "a.b",
-            "a/b",
-            &"a".repeat(64),
-        ] {
-            assert!(!is_plugin_name(bad), "{bad}");
-        }
-    }
 }

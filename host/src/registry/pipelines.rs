@@ -4,6 +4,8 @@
 //! [pipelines.pod-defaults]
 //! mode = "mutating"
 //! plugins = ["sidecar-injector", "add-label"]
+//! [[pipelines.pod-defaults.webhook]]
+//! rules = [{ operations = ["CREATE"], api-groups = [""], api-versions = ["v1"], resources = ["pods"] }]
 //! ```
 //!
 //! A pipeline is served only when every plugin it names is served, and (for
@@ -15,9 +17,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Entry, is_plugin_name};
+use super::Entry;
 use crate::pipeline::Pipeline;
 use crate::plugin::Mode;
+use crate::webhook::spec::{self, WebhookSpec};
 
 /// One pipeline as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -27,6 +30,9 @@ pub struct PipelineSpec {
     pub mode: Mode,
     /// The plugins, in the order a mutating pipeline runs them.
     pub plugins: Vec<String>,
+    /// How the API server should call it, as for a plugin.
+    #[serde(default)]
+    pub webhook: Vec<WebhookSpec>,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +66,7 @@ pub fn resolve(
     entries: &BTreeMap<String, Entry>,
     previous: Option<&Arc<Pipeline>>,
 ) -> Result<Arc<Pipeline>, String> {
-    if !is_plugin_name(name) {
+    if !crate::text::is_dns_label(name) {
         return Err(
             "the name is not a valid name (lower-case letters, digits and '-', at most 63)".into(),
         );
@@ -90,10 +96,17 @@ pub fn resolve(
         }
         steps.push(served);
     }
-    Ok(Arc::new(Pipeline {
+    let pipeline = Pipeline {
         name: name.to_owned(),
         mode: spec.mode,
         steps,
         counters: previous.map_or_else(Arc::default, |pipeline| pipeline.counters.clone()),
-    }))
+    };
+    spec::check(
+        &spec.webhook,
+        spec.mode == Mode::Mutating,
+        pipeline.timeout_ms(),
+    )
+    .map_err(|error| error.to_string())?;
+    Ok(Arc::new(pipeline))
 }

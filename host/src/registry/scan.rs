@@ -69,7 +69,7 @@ pub fn scan(dir: &Path) -> io::Result<Folder> {
 }
 
 fn read_plugin(dir: &Path, name: &str, has_component: bool) -> PluginFiles {
-    if !super::is_plugin_name(name) {
+    if !crate::text::is_dns_label(name) {
         return PluginFiles::Broken(
             "the name is not a valid plugin name (lower-case letters, digits and '-', at most 63)"
                 .into(),

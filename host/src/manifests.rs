@@ -1,0 +1,69 @@
+//! `wicket manifests`: load a plugin folder exactly as `wicket serve` would
+//! and print the webhook configurations that register what it serves.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::plugin::{Runtime, RuntimeConfig};
+use crate::registry::Registry;
+use crate::webhook::{Registration, render};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct ManifestsConfig {
+    /// The plugin folder.
+    pub plugins_dir: PathBuf,
+    /// Where the configurations point.
+    pub registration: Registration,
+    /// The CA bundle (PEM) the API server should trust; `None` leaves
+    /// `caBundle` out, for a controller that injects it (cert-manager).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Prints the two configurations as YAML on stdout; what is served but not
+/// registered, and why, goes to stderr.
+pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
+    let ca_bundle = match &config.ca_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the CA bundle {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let runtime = Runtime::new(&RuntimeConfig {
+        max_instances: 1,
+        cache_dir: None,
+    })
+    .context("starting the WebAssembly runtime")?;
+    let registry = Registry::new(Arc::new(runtime), config.plugins_dir.clone());
+    registry
+        .reload()
+        .await
+        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    let snapshot = registry.snapshot();
+    let mut stderr = std::io::stderr().lock();
+    for (name, reason) in snapshot.refused() {
+        writeln!(stderr, "not registered: {name}: not loaded: {reason}")?;
+    }
+    let targets = snapshot.webhook_targets();
+    for target in targets.iter().filter(|target| target.webhooks.is_empty()) {
+        writeln!(
+            stderr,
+            "not registered: {}: served on {} but has no [[webhook]] entries",
+            target.name, target.path
+        )?;
+    }
+    if ca_bundle.is_none() {
+        writeln!(
+            stderr,
+            "no --ca-file or --tls-dir: caBundle left out for another controller to inject"
+        )?;
+    }
+    let configurations = render::render(&targets, &config.registration, ca_bundle.as_deref());
+    let yaml = render::to_yaml(&configurations).context("writing YAML")?;
+    std::io::stdout().lock().write_all(yaml.as_bytes())?;
+    Ok(())
+}
