@@ -1,13 +1,17 @@
 //! Certificates that survive restarts and rotate, through the real binary:
 //! `--self-signed` keeps its CA across a restart; given files are followed
 //! under load with no failed handshake; a bad new pair keeps the old one;
-//! a Secret volume's `..data` swap and SIGHUP are followed too.
+//! a Secret volume's `..data` swap and SIGHUP are followed too; replicas
+//! share one CA through `--cert-secret`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
+use wicket_tests::apiserver::ApiServer;
 use wicket_tests::pki::{Pair, TestCa};
 use wicket_tests::{Client, PluginDir, Wicket, eventually};
 
@@ -250,4 +254,105 @@ async fn a_secret_volume_data_swap_is_followed() {
         async || trusted_by(&wicket, &new_ca).await.then_some(()),
     )
     .await;
+}
+
+const SECRET: &str = "/api/v1/namespaces/wicket-system/secrets/wicket-tls";
+
+/// A replica serving from the Secret `wicket-tls` of the stand-in API server.
+fn start_from_secret(api: &ApiServer, state: &Path) -> Wicket {
+    let kubeconfig = api.kubeconfig(state);
+    let args = [
+        "--cert-secret",
+        "wicket-tls",
+        "--namespace",
+        "wicket-system",
+        "--service",
+        "wicket",
+        "--san",
+        "127.0.0.1",
+    ]
+    .map(OsStr::new);
+    let env = [("KUBECONFIG", kubeconfig.as_os_str())];
+    let ca_file = state.join("ca.pem");
+    Wicket::spawn(
+        PluginDir::new(),
+        &args,
+        &env,
+        ca_file,
+        tempfile::tempdir().unwrap(),
+    )
+    .unwrap()
+}
+
+/// The text of `key` in the stored Secret.
+fn secret_text(api: &ApiServer, key: &str) -> String {
+    let secret = api.object(SECRET).expect("the Secret");
+    let encoded = secret["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key}"));
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_one_ca_through_the_cert_secret_and_renew_it_in_place() {
+    let api = ApiServer::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let first = start_from_secret(&api, state.path());
+    let writes = api.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "POST");
+    assert_eq!(writes[0].path, "/api/v1/namespaces/wicket-system/secrets");
+    let secret = api.object(SECRET).unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let ca = secret_text(&api, "ca.crt");
+    std::fs::write(&first.ca_file, &ca).unwrap();
+    assert_eq!(first.client().get("/healthz").await.unwrap().status, 200);
+
+    // A second replica reads the Secret and serves from the same CA.
+    let second_state = tempfile::tempdir().unwrap();
+    let second = start_from_secret(&api, second_state.path());
+    assert_eq!(api.writes().len(), 1, "{:?}", api.writes());
+    std::fs::write(&second.ca_file, &ca).unwrap();
+    assert_eq!(second.client().get("/healthz").await.unwrap().status, 200);
+
+    // A serving certificate 10 days from expiry is renewed from the same CA,
+    // written over the version read.
+    let issuer = rcgen::Issuer::from_ca_cert_pem(
+        &ca,
+        rcgen::KeyPair::from_pem(&secret_text(&api, "ca.key")).unwrap(),
+    )
+    .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2026, 1, 1);
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    let expiring = params.signed_by(&key, &issuer).unwrap();
+    let mut stored = api.object(SECRET).unwrap();
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    stored["data"]["tls.crt"] = encode(&expiring.pem()).into();
+    stored["data"]["tls.key"] = encode(&key.serialize_pem()).into();
+    api.put_object(SECRET, stored);
+    let version = api.object(SECRET).unwrap()["metadata"]["resourceVersion"].clone();
+
+    let third_state = tempfile::tempdir().unwrap();
+    let third = start_from_secret(&api, third_state.path());
+    let writes = api.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[1].method, "PUT");
+    assert_eq!(writes[1].path, SECRET);
+    assert_eq!(writes[1].json()["metadata"]["resourceVersion"], version);
+    assert_eq!(secret_text(&api, "ca.crt"), ca, "the CA changed");
+    assert_ne!(secret_text(&api, "tls.crt"), expiring.pem());
+    std::fs::write(&third.ca_file, &ca).unwrap();
+    assert_eq!(third.client().get("/healthz").await.unwrap().status, 200);
+    assert!(
+        third.log().contains("issued Wicket's certificates"),
+        "{}",
+        third.log()
+    );
 }

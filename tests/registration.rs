@@ -348,7 +348,7 @@ async fn register_without_cluster_credentials_stops_start_up_with_the_reason() {
         .expect("start-up fails");
     let error = format!("{error:#}");
     assert!(
-        error.contains("--register: cannot configure a Kubernetes client"),
+        error.contains("--register or --cert-secret: cannot configure a Kubernetes client"),
         "{error}"
     );
 }

@@ -148,11 +148,14 @@ struct ServeArgs {
     #[arg(long, requires = "tls_cert", env = "WICKET_CA_FILE")]
     ca_file: Option<PathBuf>,
     /// Serve from Wicket's own CA, kept in --tls-dir and reused on restart.
-    #[arg(long, required_unless_present = "tls_cert")]
+    #[arg(long, required_unless_present_any = ["tls_cert", "cert_secret"], conflicts_with = "cert_secret")]
     self_signed: bool,
-    /// Extra DNS name or IP address for the self-signed certificate (repeatable),
-    /// e.g. wicket.wicket-system.svc.
-    #[arg(long = "san", requires = "self_signed")]
+    /// Serve from Wicket's own CA, kept in this Secret in --namespace and
+    /// shared by all replicas (needs --service for the certificate's names).
+    #[arg(long, conflicts_with = "tls_cert", requires_all = ["namespace", "service"])]
+    cert_secret: Option<String>,
+    /// Extra DNS name or IP address for Wicket's own certificate (repeatable).
+    #[arg(long = "san", conflicts_with = "tls_cert")]
     sans: Vec<String>,
     /// Where --self-signed keeps its CA and certificate (ca.pem: the CAs to trust).
     #[arg(long, default_value = wicket::config::DEFAULT_TLS_DIR)]
@@ -177,15 +180,21 @@ struct ServeArgs {
 
 impl ServeArgs {
     fn into_config(self) -> Result<ServeConfig, clap::Error> {
-        let register = match self.register {
-            true => Some(self.endpoint.registration()?),
-            false => None,
-        };
-        let tls = match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => TlsSource::Files {
+        let tls = match (self.tls_cert, self.tls_key, self.cert_secret) {
+            (Some(cert), Some(key), _) => TlsSource::Files {
                 cert,
                 key,
                 ca: self.ca_file,
+            },
+            (_, _, Some(name)) => TlsSource::Secret {
+                name,
+                namespace: self.endpoint.namespace.clone().unwrap_or_default(),
+                names: service_names(
+                    self.endpoint.service.as_deref().unwrap_or_default(),
+                    self.endpoint.namespace.as_deref().unwrap_or_default(),
+                )
+                .chain(self.sans)
+                .collect(),
             },
             _ => TlsSource::SelfSigned {
                 dir: self.tls_dir,
@@ -195,6 +204,10 @@ impl ServeArgs {
                     .chain(self.sans)
                     .collect(),
             },
+        };
+        let register = match self.register {
+            true => Some(self.endpoint.registration()?),
+            false => None,
         };
         Ok(ServeConfig {
             listen: self.listen,
@@ -220,6 +233,17 @@ impl ManifestsArgs {
             plugins_dir: self.plugins,
         })
     }
+}
+
+/// The names a Service's clients use for it.
+fn service_names(service: &str, namespace: &str) -> impl Iterator<Item = String> {
+    [
+        service.to_owned(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
+    .into_iter()
 }
 
 fn main() -> ExitCode {

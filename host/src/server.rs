@@ -28,12 +28,19 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// the plugins are loaded: scripts and tests use it as the readiness signal.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let rereads = reread_on_sighup()?;
-    let tls = tls::start(&config.tls).context("setting up TLS")?;
-    // A registration asked for but impossible is a start-up error.
-    let kube_client = match &config.register {
-        Some(_) => Some(register::client().await.context("--register")?),
-        None => None,
+    // Registration or a certificate Secret asked for but impossible is a
+    // start-up error.
+    let kube_client = match config.register.is_some() || config.tls.needs_cluster() {
+        true => Some(
+            register::client()
+                .await
+                .context("--register or --cert-secret")?,
+        ),
+        false => None,
     };
+    let tls = tls::start(&config.tls, kube_client.clone())
+        .await
+        .context("setting up TLS")?;
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));

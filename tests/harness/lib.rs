@@ -299,7 +299,10 @@ impl Wicket {
         )
     }
 
-    fn spawn(
+    /// Starts `wicket serve --plugins ... --listen 127.0.0.1:0 ARGS` with
+    /// `env`, the TLS arguments among `args`; clients trust `ca_file`, which
+    /// may be written once Wicket is up.
+    pub fn spawn(
         plugins: PluginDir,
         args: &[&OsStr],
         env: &[(&str, &OsStr)],

@@ -1,12 +1,16 @@
 //! The serving certificate, kept valid while Wicket runs.
 //!
-//! Two sources:
+//! Three sources:
 //! - **given files** (`--tls-cert`, `--tls-key`, e.g. from cert-manager):
 //!   read again whenever their folder changes (a file replaced, a Secret
 //!   volume's `..data` swap), on SIGHUP and every minute;
-//! - **Wicket's own CA** (`--self-signed`): a CA and serving certificate
-//!   kept in `--tls-dir` and reused on the next start, renewed as
-//!   [`authority`] says, checked every 12 hours and on SIGHUP.
+//! - **Wicket's own CA in a folder** (`--self-signed`): a CA and serving
+//!   certificate kept in `--tls-dir` and reused on the next start;
+//! - **Wicket's own CA in a Secret** (`--cert-secret`): shared by every
+//!   replica ([`secret`]).
+//!
+//! Wicket's own certificates are renewed as [`authority`] says, checked
+//! every 12 hours and on SIGHUP.
 //!
 //! # Guarantees
 //! Each handshake is served whichever certificate is current when it starts
@@ -19,6 +23,7 @@ mod dir;
 mod files;
 mod live;
 mod pem;
+mod secret;
 
 use std::io;
 use std::path::PathBuf;
@@ -33,6 +38,8 @@ use authority::Material;
 use files::CertFiles;
 use live::LiveCert;
 pub use pem::PemError;
+use secret::CertSecret;
+pub use secret::SecretError;
 
 /// How often given files are re-read without a notification.
 const FILES_RECHECK: Duration = Duration::from_secs(60);
@@ -58,6 +65,22 @@ pub enum TlsSource {
         /// The names the serving certificate is valid for.
         names: Vec<String>,
     },
+    /// Wicket's own CA, kept in a Secret shared by the replicas.
+    Secret {
+        /// The Secret's name.
+        name: String,
+        /// Its namespace (Wicket's).
+        namespace: String,
+        /// The names the serving certificate is valid for.
+        names: Vec<String>,
+    },
+}
+
+impl TlsSource {
+    /// Whether loading it needs the Kubernetes API.
+    pub fn needs_cluster(&self) -> bool {
+        matches!(self, TlsSource::Secret { .. })
+    }
 }
 
 /// The names every self-signed certificate is valid for: clients on the
@@ -99,6 +122,12 @@ pub enum TlsError {
     /// The folders holding the files cannot be watched.
     #[error("cannot watch the certificate files' folders")]
     Watch(#[from] notify::Error),
+    /// The Secret could not be read or written.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A Secret source without a client for the API server.
+    #[error("--cert-secret needs credentials for the API server")]
+    NoClient,
 }
 
 /// TLS ready to serve, and the task that keeps it fresh.
@@ -119,6 +148,8 @@ pub struct Keeper {
     source: Source,
     live: Arc<LiveCert>,
     trust: watch::Sender<Option<String>>,
+    /// Armed before start-up ends, so a change right after it is seen.
+    changes: DirWatch,
 }
 
 enum Source {
@@ -126,6 +157,10 @@ enum Source {
     SelfSigned {
         dir: PathBuf,
         names: Vec<String>,
+        served: Option<Material>,
+    },
+    Secret {
+        secret: Box<CertSecret>,
         served: Option<Material>,
     },
 }
@@ -139,8 +174,9 @@ struct Loaded {
     changed: bool,
 }
 
-/// Loads the first certificate from `source`; an error here stops start-up.
-pub fn start(source: &TlsSource) -> Result<Tls, TlsError> {
+/// Loads the first certificate from `source` (a Secret through `client`);
+/// an error here stops start-up.
+pub async fn start(source: &TlsSource, client: Option<kube::Client>) -> Result<Tls, TlsError> {
     let (mut source, trust_file) = match source {
         TlsSource::Files { cert, key, ca } => (
             Source::Files(CertFiles::new(cert.clone(), key.clone(), ca.clone())),
@@ -154,8 +190,23 @@ pub fn start(source: &TlsSource) -> Result<Tls, TlsError> {
             },
             Some(dir.join(dir::TRUST_FILE)),
         ),
+        TlsSource::Secret {
+            name,
+            namespace,
+            names,
+        } => {
+            let client = client.ok_or(TlsError::NoClient)?;
+            let secret = Box::new(CertSecret::new(client, namespace, name, names.clone()));
+            (
+                Source::Secret {
+                    secret,
+                    served: None,
+                },
+                None,
+            )
+        }
     };
-    let first = source.load()?;
+    let first = source.load().await?;
     let live = Arc::new(LiveCert::new(first.key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -164,6 +215,16 @@ pub fn start(source: &TlsSource) -> Result<Tls, TlsError> {
         .with_cert_resolver(live.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let (trust_sender, trust_receiver) = watch::channel(first.trust);
+    let changes = match &source {
+        Source::Files(files) => DirWatch::new(&files.folders()).unwrap_or_else(|error| {
+            tracing::error!(
+                error = %crate::text::with_causes(&TlsError::Watch(error)),
+                "certificate changes are picked up on SIGHUP and every minute only"
+            );
+            DirWatch::periodic()
+        }),
+        _ => DirWatch::periodic(),
+    };
     Ok(Tls {
         config: Arc::new(config),
         trust: trust_receiver,
@@ -172,36 +233,43 @@ pub fn start(source: &TlsSource) -> Result<Tls, TlsError> {
             source,
             live,
             trust: trust_sender,
+            changes,
         },
     })
 }
 
 impl Source {
     /// The pair to serve now and the trust bundle.
-    fn load(&mut self) -> Result<Loaded, TlsError> {
+    async fn load(&mut self) -> Result<Loaded, TlsError> {
         match self {
             Source::Files(files) => files.read(),
             Source::SelfSigned { dir, names, served } => {
                 let stored = dir::read(dir)?;
                 let now = SystemTime::now();
                 let (material, reissued) = authority::refresh(stored.as_ref(), names, now)?;
-                let trust = material.trust_bundle(now);
                 if let Some(why) = &reissued {
-                    dir::write(dir, &material, &trust)?;
+                    dir::write(dir, &material, &material.trust_bundle(now))?;
                     tracing::info!(dir = %dir.display(), reason = %why, "issued Wicket's certificates");
                 }
-                let key = pem::certified_key(material.cert.as_bytes(), material.key.as_bytes())
-                    .map_err(TlsError::Issued)?;
-                let changed = served.as_ref() != Some(&material);
-                *served = Some(material);
-                Ok(Loaded {
-                    key,
-                    trust: Some(trust),
-                    changed,
-                })
+                loaded(material, served)
             }
+            Source::Secret { secret, served } => loaded(secret.load().await?, served),
         }
     }
+}
+
+/// Wicket's own `material` to serve, `changed` unless it was `served`.
+fn loaded(material: Material, served: &mut Option<Material>) -> Result<Loaded, TlsError> {
+    let key = pem::certified_key(material.cert.as_bytes(), material.key.as_bytes())
+        .map_err(TlsError::Issued)?;
+    let trust = material.trust_bundle(SystemTime::now());
+    let changed = served.as_ref() != Some(&material);
+    *served = Some(material);
+    Ok(Loaded {
+        key,
+        trust: Some(trust),
+        changed,
+    })
 }
 
 impl Keeper {
@@ -209,23 +277,13 @@ impl Keeper {
     /// (SIGHUP) and periodically; runs until the process ends. A failure is
     /// logged and the current certificate keeps serving.
     pub async fn run(mut self, wake: Arc<Notify>) {
-        let (folders, period) = match &self.source {
-            Source::Files(files) => (files.folders(), FILES_RECHECK),
-            Source::SelfSigned { .. } => (Vec::new(), RENEWAL_CHECK),
-        };
-        let watch = match folders.is_empty() {
-            true => DirWatch::periodic(),
-            false => DirWatch::new(&folders).unwrap_or_else(|error| {
-                tracing::error!(
-                    error = %crate::text::with_causes(&TlsError::Watch(error)),
-                    "certificate changes are picked up on SIGHUP and every minute only"
-                );
-                DirWatch::periodic()
-            }),
+        let period = match &self.source {
+            Source::Files(_) => FILES_RECHECK,
+            Source::SelfSigned { .. } | Source::Secret { .. } => RENEWAL_CHECK,
         };
         loop {
-            watch.settled(period, &wake).await;
-            match self.source.load() {
+            self.changes.settled(period, &wake).await;
+            match self.source.load().await {
                 Ok(Loaded {
                     key,
                     trust,
