@@ -316,7 +316,7 @@ fn volumes_to_add<'s>(
         };
         match current {
             None => to_add.push(volume),
-            Some(current) if current == Value::Object(volume.clone()) => {}
+            Some(current) if defaulted(&current) == defaulted(&Value::Object(volume.clone())) => {}
             Some(current) => clashes.push(format!(
                 "volume {name:?} already exists with another source ({current} vs {})",
                 Value::Object(volume.clone())
@@ -324,6 +324,26 @@ fn volumes_to_add<'s>(
         }
     }
     Ok(to_add)
+}
+
+/// `volume` with the defaults the API server fills in before storing a
+/// pod, so a pod that declares the sidecar's volume (and got the defaults)
+/// shares it instead of clashing.
+fn defaulted(volume: &Value) -> Value {
+    /// `0644`, the API server's default file mode for projected files.
+    const DEFAULT_MODE: u32 = 420;
+    let mut volume = volume.clone();
+    for source in ["configMap", "secret", "downwardAPI", "projected"] {
+        if let Some(Value::Object(fields)) = volume.get_mut(source) {
+            fields
+                .entry("defaultMode")
+                .or_insert(Value::from(DEFAULT_MODE));
+        }
+    }
+    if let Some(Value::Object(fields)) = volume.get_mut("hostPath") {
+        fields.entry("type").or_insert(Value::from(""));
+    }
+    volume
 }
 
 /// The patch: containers appended, init containers first, volumes and pull

@@ -244,6 +244,22 @@ fn volume_with_the_same_name_is_shared_only_when_identical() {
         1
     );
 
+    // The API server's copy carries defaultMode; it is still the same volume.
+    let defaulted = review_of("v1-pod-create-large-orders-api.json", |pod| {
+        pod["spec"]["volumes"][0] =
+            json!({"name": "envoy-config", "configMap": {"name": "envoy", "defaultMode": 420}});
+    });
+    assert_eq!(
+        names(&injected(&defaulted)["spec"]["volumes"]).len(),
+        names(&pod["spec"]["volumes"]).len()
+    );
+
+    let other_mode = review_of("v1-pod-create-large-orders-api.json", |pod| {
+        pod["spec"]["volumes"][0] =
+            json!({"name": "envoy-config", "configMap": {"name": "envoy", "defaultMode": 256}});
+    });
+    assert_eq!(denial(&other_mode).0, 409);
+
     let different = review_of("v1-pod-create-large-orders-api.json", |pod| {
         pod["spec"]["volumes"][0] = json!({"name": "envoy-config", "emptyDir": {}});
     });
