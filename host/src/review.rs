@@ -167,6 +167,36 @@ pub struct AdmissionRequest<'a> {
     pub options: Option<&'a RawValue>,
 }
 
+impl AdmissionRequest<'_> {
+    /// The object's name for logs: its name, or `PREFIX*` for an object
+    /// whose name the API server will generate from `metadata.generateName`
+    /// (every pod of a Deployment), or empty. Reads the object only then.
+    pub fn display_name(&self) -> Cow<'_, str> {
+        #[derive(Deserialize)]
+        struct Object<'a> {
+            #[serde(default, borrow)]
+            metadata: Option<Metadata<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Metadata<'a> {
+            #[serde(default, borrow, rename = "generateName")]
+            generate_name: Option<Cow<'a, str>>,
+        }
+        if !self.name.is_empty() {
+            return Cow::Borrowed(&self.name);
+        }
+        let prefix = self
+            .object
+            .and_then(|raw| serde_json::from_str::<Object<'_>>(raw.get()).ok())
+            .and_then(|object| object.metadata?.generate_name)
+            .filter(|prefix| !prefix.is_empty());
+        match prefix {
+            Some(prefix) => Cow::Owned(format!("{prefix}*")),
+            None => Cow::Borrowed(""),
+        }
+    }
+}
+
 /// A review's envelope with its request as `R`: the whole typed request for
 /// the one-pass fast path, or the request's raw text when the envelope is
 /// read first so that errors about it come before errors about the request.
@@ -398,6 +428,31 @@ mod tests {
     const POD_CREATE: &str = include_str!("../../tests/fixtures/v1-pod-create-plain.json");
     const POD_DELETE_V1BETA1: &str = include_str!("../../tests/fixtures/v1beta1-pod-delete.json");
     const EVICTION: &str = include_str!("../../tests/fixtures/v1-pod-eviction-etcd-0.json");
+
+    #[test]
+    fn logs_show_the_generate_name_prefix_of_an_unnamed_object() {
+        let mut review: Value = serde_json::from_str(POD_CREATE).unwrap();
+        let named = review["request"]["name"].as_str().unwrap().to_owned();
+        assert!(!named.is_empty());
+        let body = review.to_string();
+        assert_eq!(
+            decode(body.as_bytes()).unwrap().request.display_name(),
+            named
+        );
+
+        review["request"]["name"] = "".into();
+        review["request"]["object"]["metadata"]["generateName"] = "shop-5d4b8f7c9-".into();
+        let body = review.to_string();
+        let decoded = decode(body.as_bytes()).unwrap();
+        assert_eq!(decoded.request.display_name(), "shop-5d4b8f7c9-*");
+
+        review["request"]["object"]["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("generateName");
+        let body = review.to_string();
+        assert_eq!(decode(body.as_bytes()).unwrap().request.display_name(), "");
+    }
 
     #[test]
     fn decodes_a_captured_pod_create_and_keeps_the_object_text_verbatim() {

@@ -176,7 +176,7 @@ fn log_review(name: &str, request: &AdmissionRequest<'_>, decision: &Decision, s
         uid = %request.uid,
         kind = %request.kind.kind,
         namespace = %request.namespace,
-        name = %request.name,
+        name = %request.display_name(),
         operation = %request.operation.as_str(),
         dry_run = request.dry_run,
         verdict = %decision.verdict.as_str(),
