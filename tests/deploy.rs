@@ -1,0 +1,203 @@
+//! `deploy/kustomize`: every object parses as its k8s-openapi type and
+//! round-trips with no field lost (a misspelt field would be dropped), the
+//! kustomizations name files that exist, and the Deployment runs Wicket as
+//! the install promises (hardened, registered, sharing one CA).
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use wicket_tests::workspace_root;
+
+fn kustomize_dir() -> PathBuf {
+    workspace_root().join("deploy/kustomize")
+}
+
+fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            yaml_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "yaml") {
+            found.push(path);
+        }
+    }
+}
+
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_multiple(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// `document` through `K` and back: equal unless a field is unknown to `K`.
+fn round_trip<K: Serialize + DeserializeOwned>(document: &Value) -> Value {
+    let typed: K = serde_json::from_value(document.clone()).unwrap();
+    serde_json::to_value(typed).unwrap()
+}
+
+fn objects() -> Vec<(PathBuf, Value)> {
+    let mut files = Vec::new();
+    yaml_files(&kustomize_dir(), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter(|path| path.file_name().unwrap() != "kustomization.yaml")
+        .flat_map(|path| {
+            documents(&path)
+                .into_iter()
+                .map(move |doc| (path.clone(), doc))
+        })
+        .collect()
+}
+
+#[test]
+fn every_object_is_its_kubernetes_type_with_no_field_lost() {
+    let objects = objects();
+    assert!(objects.len() >= 9, "{objects:?}");
+    for (path, document) in objects {
+        let kind = document["kind"].as_str().unwrap_or_default().to_owned();
+        let parsed = match kind.as_str() {
+            "Namespace" => round_trip::<Namespace>(&document),
+            "ServiceAccount" => round_trip::<ServiceAccount>(&document),
+            "ClusterRole" => round_trip::<ClusterRole>(&document),
+            "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(&document),
+            "Role" => round_trip::<Role>(&document),
+            "RoleBinding" => round_trip::<RoleBinding>(&document),
+            "Service" => round_trip::<Service>(&document),
+            "Deployment" => round_trip::<Deployment>(&document),
+            "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(&document),
+            other => panic!("{}: no check for kind {other:?}", path.display()),
+        };
+        assert_eq!(
+            parsed,
+            document,
+            "{} ({kind}) lost or changed a field",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn kustomizations_name_files_that_exist_and_plugins_that_are_bundled() {
+    for dir in ["base", "overlays/bundled"] {
+        let dir = kustomize_dir().join(dir);
+        let kustomization = &documents(&dir.join("kustomization.yaml"))[0];
+        for resource in kustomization["resources"].as_array().unwrap() {
+            let resource = dir.join(resource.as_str().unwrap());
+            assert!(resource.exists(), "{} is missing", resource.display());
+        }
+        for generator in kustomization["configMapGenerator"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = generator["name"].as_str().unwrap();
+            let plugin = name.strip_prefix("wicket-plugin-").unwrap();
+            let manifest = workspace_root().join(format!("deploy/plugins/{plugin}.toml"));
+            assert!(
+                manifest.exists(),
+                "{name}: no bundled manifest {}",
+                manifest.display()
+            );
+            let files: Vec<&str> = generator["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|file| file.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                files,
+                [
+                    format!("plugins/{plugin}.wasm"),
+                    format!("plugins/{plugin}.toml")
+                ]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
+    let (_, document) = objects()
+        .into_iter()
+        .find(|(_, document)| document["kind"] == "Deployment")
+        .unwrap();
+    let deployment: Deployment = serde_json::from_value(document).unwrap();
+    let spec = deployment.spec;
+    assert!(spec.replicas.unwrap() >= 2);
+    let rolling = spec.strategy.unwrap().rolling_update.unwrap();
+    assert_eq!(serde_json::to_value(rolling.max_unavailable).unwrap(), 0);
+    let pod = spec.template.spec.unwrap();
+    let pod_security = pod.security_context.unwrap();
+    assert_eq!(pod_security.run_as_non_root, Some(true));
+    assert_eq!(
+        pod_security.seccomp_profile.unwrap().type_,
+        "RuntimeDefault"
+    );
+    assert!(!pod.topology_spread_constraints.unwrap().is_empty());
+    let container = &pod.containers[0];
+    let security = container.security_context.as_ref().unwrap();
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        security.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_owned()][..])
+    );
+    assert!(container.resources.as_ref().unwrap().limits.is_some());
+    let args = container.args.as_ref().unwrap();
+    for flag in [
+        "--register",
+        "--cert-secret=wicket-tls",
+        "--service=wicket",
+        "--plugins=/plugins",
+    ] {
+        assert!(
+            args.iter().any(|arg| arg == flag),
+            "{flag} missing from {args:?}"
+        );
+    }
+    let probe_path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
+        probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(probe_path(&container.readiness_probe), "/readyz");
+    assert_eq!(probe_path(&container.liveness_probe), "/healthz");
+
+    // The projected plugin folder mounts exactly the ConfigMaps the overlay generates.
+    let volume = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|volume| volume.name == "plugins")
+        .unwrap();
+    let mut mounted: Vec<String> = volume
+        .projected
+        .unwrap()
+        .sources
+        .unwrap()
+        .into_iter()
+        .map(|source| source.config_map.unwrap().name)
+        .collect();
+    let overlay = &documents(&kustomize_dir().join("overlays/bundled/kustomization.yaml"))[0];
+    let mut generated: Vec<String> = overlay["configMapGenerator"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|generator| generator["name"].as_str().unwrap().to_owned())
+        .collect();
+    mounted.sort();
+    generated.sort();
+    assert_eq!(mounted, generated);
+}
