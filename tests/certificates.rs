@@ -261,15 +261,14 @@ const SECRET: &str = "/api/v1/namespaces/wicket-system/secrets/wicket-tls";
 /// A replica serving from the Secret `wicket-tls` of the stand-in API server.
 fn start_from_secret(api: &ApiServer, state: &Path) -> Wicket {
     let kubeconfig = api.kubeconfig(state);
+    // The certificate's name comes from the URL the API server calls.
     let args = [
         "--cert-secret",
         "wicket-tls",
         "--namespace",
         "wicket-system",
-        "--service",
-        "wicket",
-        "--san",
-        "127.0.0.1",
+        "--url",
+        "https://127.0.0.1:9443",
     ]
     .map(OsStr::new);
     let env = [("KUBECONFIG", kubeconfig.as_os_str())];

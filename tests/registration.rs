@@ -256,7 +256,10 @@ async fn register_applies_updates_and_leaves_unchanged_configurations_alone() {
     let kubeconfig = api.kubeconfig(state.path());
     let tls_dir = state.path().join("tls");
     let plugins = with_registered_plugin(PluginDir::new(), "guard", "validating");
-    let plugins = with_registered_plugin(plugins, "inject", "mutating");
+    let plugins = with_registered_plugin(plugins, "inject", "mutating").write(
+        "pipelines.toml",
+        b"[pipelines.pod-checks]\nmode = \"validating\"\nplugins = [\"guard\"]\n[[pipelines.pod-checks.webhook]]\nrules = [{ operations = [\"UPDATE\"], api-groups = [\"\"], api-versions = [\"v1\"], resources = [\"pods\"] }]\n",
+    );
     let plugin_folder = plugins.path().to_owned();
     let wicket = start_registered(plugins, &tls_dir, &kubeconfig);
 
@@ -268,7 +271,14 @@ async fn register_applies_updates_and_leaves_unchanged_configurations_alone() {
         api.object(MUTATING)
     })
     .await;
-    assert_eq!(webhook_names(&validating), ["guard.wicket.dev"]);
+    assert_eq!(
+        webhook_names(&validating),
+        ["guard.wicket.dev", "pod-checks.wicket.dev"]
+    );
+    assert_eq!(
+        validating["webhooks"][1]["clientConfig"]["url"],
+        "https://127.0.0.1:9443/validate/pod-checks"
+    );
     assert_eq!(webhook_names(&mutating), ["inject.wicket.dev"]);
     let ca =
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(&wicket.ca_file).unwrap());
@@ -299,7 +309,8 @@ async fn register_applies_updates_and_leaves_unchanged_configurations_alone() {
     }
     assert_eq!(api.writes().len(), 2, "{:?}", api.writes());
 
-    // A plugin removed loses its entry; the other configuration is not written.
+    // A plugin removed loses its entry, and so does the pipeline that needs
+    // it; the other configuration is not written.
     std::fs::remove_file(plugin_folder.join("guard.wasm")).unwrap();
     std::fs::remove_file(plugin_folder.join("guard.toml")).unwrap();
     let validating = eventually("the removal to be applied", PATIENCE, async || {

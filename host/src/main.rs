@@ -79,6 +79,40 @@ struct EndpointArgs {
 }
 
 impl EndpointArgs {
+    /// The names the API server may call Wicket by: the Service's, the
+    /// URL's host, and `extra`.
+    fn certificate_names(&self, extra: Vec<String>) -> Result<Vec<String>, clap::Error> {
+        let mut names = Vec::new();
+        if let (Some(service), Some(namespace)) = (&self.service, &self.namespace) {
+            names.extend([
+                service.clone(),
+                format!("{service}.{namespace}"),
+                format!("{service}.{namespace}.svc"),
+                format!("{service}.{namespace}.svc.cluster.local"),
+            ]);
+        }
+        if let Some(host) = self
+            .url
+            .as_deref()
+            .and_then(|url| url.parse::<http::Uri>().ok())
+            .and_then(|uri| {
+                uri.host()
+                    .map(|host| host.trim_matches(['[', ']']).to_owned())
+            })
+        {
+            names.push(host);
+        }
+        names.extend(extra);
+        names.dedup();
+        match names.is_empty() {
+            true => Err(Cli::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--cert-secret needs the certificate's names: --service, --url or --san",
+            )),
+            false => Ok(names),
+        }
+    }
+
     /// The registration, or a usage error naming what is missing.
     fn registration(self) -> Result<Registration, clap::Error> {
         let usage = |message: &str| {
@@ -151,8 +185,9 @@ struct ServeArgs {
     #[arg(long, required_unless_present_any = ["tls_cert", "cert_secret"], conflicts_with = "cert_secret")]
     self_signed: bool,
     /// Serve from Wicket's own CA, kept in this Secret in --namespace and
-    /// shared by all replicas (needs --service for the certificate's names).
-    #[arg(long, conflicts_with = "tls_cert", requires_all = ["namespace", "service"])]
+    /// shared by all replicas; the certificate is valid for the --service's
+    /// names, the --url's host and each --san.
+    #[arg(long, conflicts_with = "tls_cert", requires = "namespace")]
     cert_secret: Option<String>,
     /// Extra DNS name or IP address for Wicket's own certificate (repeatable).
     #[arg(long = "san", conflicts_with = "tls_cert")]
@@ -189,12 +224,7 @@ impl ServeArgs {
             (_, _, Some(name)) => TlsSource::Secret {
                 name,
                 namespace: self.endpoint.namespace.clone().unwrap_or_default(),
-                names: service_names(
-                    self.endpoint.service.as_deref().unwrap_or_default(),
-                    self.endpoint.namespace.as_deref().unwrap_or_default(),
-                )
-                .chain(self.sans)
-                .collect(),
+                names: self.endpoint.certificate_names(self.sans)?,
             },
             _ => TlsSource::SelfSigned {
                 dir: self.tls_dir,
@@ -233,17 +263,6 @@ impl ManifestsArgs {
             plugins_dir: self.plugins,
         })
     }
-}
-
-/// The names a Service's clients use for it.
-fn service_names(service: &str, namespace: &str) -> impl Iterator<Item = String> {
-    [
-        service.to_owned(),
-        format!("{service}.{namespace}"),
-        format!("{service}.{namespace}.svc"),
-        format!("{service}.{namespace}.svc.cluster.local"),
-    ]
-    .into_iter()
 }
 
 fn main() -> ExitCode {
