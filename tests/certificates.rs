@@ -355,3 +355,42 @@ async fn replicas_share_one_ca_through_the_cert_secret_and_renew_it_in_place() {
         third.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_that_is_not_wickets_is_never_overwritten() {
+    let api = ApiServer::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let pair = TestCa::new().issue();
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let foreign = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "wicket-tls", "namespace": "wicket-system"},
+        "data": {"tls.crt": encode(&pair.cert), "tls.key": encode(&pair.key)},
+    });
+    api.put_object(SECRET, foreign);
+    let kubeconfig = api.kubeconfig(state.path());
+    let args = [
+        "--cert-secret",
+        "wicket-tls",
+        "--namespace",
+        "wicket-system",
+        "--url",
+        "https://127.0.0.1:9443",
+    ]
+    .map(OsStr::new);
+    let env = [("KUBECONFIG", kubeconfig.as_os_str())];
+    let error = Wicket::spawn(
+        PluginDir::new(),
+        &args,
+        &env,
+        state.path().join("ca.pem"),
+        tempfile::tempdir().unwrap(),
+    )
+    .err()
+    .expect("start-up fails");
+    assert!(
+        format!("{error:#}").contains("it is not Wicket's"),
+        "{error:#}"
+    );
+    assert!(api.writes().is_empty(), "{:?}", api.writes());
+}

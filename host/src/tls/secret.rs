@@ -8,7 +8,8 @@
 //! - A renewal is written with the `resourceVersion` it read; a replica
 //!   whose update loses (409) reads again and serves what won.
 //! - The Secret is `kubernetes.io/tls` (`tls.crt`, `tls.key`) with `ca.crt`,
-//!   `ca.key` and, during a CA rollover, `ca-previous.crt`.
+//!   `ca.key` and, during a CA rollover, `ca-previous.crt`. A Secret of that
+//!   name without a CA and its key is someone else's and is never written.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -45,6 +46,11 @@ pub enum SecretError {
     /// Other replicas kept winning.
     #[error("Secret {0} kept changing while it was being renewed")]
     Contended(String),
+    /// A Secret of that name that is not Wicket's: it is never overwritten.
+    #[error(
+        "Secret {0} exists but holds no ca.crt and ca.key: it is not Wicket's; name another with --cert-secret"
+    )]
+    Foreign(String),
 }
 
 impl CertSecret {
@@ -70,7 +76,12 @@ impl CertSecret {
                 .get_opt(&self.name)
                 .await
                 .map_err(|error| self.failed("read", error))?;
-            let stored = live.as_ref().and_then(material);
+            let stored = match &live {
+                Some(secret) => {
+                    Some(material(secret).ok_or_else(|| SecretError::Foreign(self.name.clone()))?)
+                }
+                None => None,
+            };
             let (wanted, reissued) =
                 authority::refresh(stored.as_ref(), &self.names, SystemTime::now())?;
             let Some(why) = reissued else {
