@@ -394,3 +394,48 @@ async fn a_secret_that_is_not_wickets_is_never_overwritten() {
     );
     assert!(api.writes().is_empty(), "{:?}", api.writes());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_loses_the_race_to_create_the_secret_serves_the_winners_ca() {
+    let api = ApiServer::start().await;
+    let state = tempfile::tempdir().unwrap();
+    // The winner's material, as another replica would have written it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    let ca = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(
+        ca_params,
+        rcgen::KeyPair::from_pem(&ca_key.serialize_pem()).unwrap(),
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let winner = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "wicket-tls", "namespace": "wicket-system"},
+        "data": {
+            "ca.crt": encode(&ca), "ca.key": encode(&ca_key.serialize_pem()),
+            "tls.crt": encode(&leaf.pem()), "tls.key": encode(&key.serialize_pem()),
+        },
+    });
+    api.lose_next_write(SECRET, winner);
+
+    let loser = start_from_secret(&api, state.path());
+    let writes = api.writes();
+    assert_eq!(writes.len(), 1, "only the losing create: {writes:?}");
+    assert_eq!(writes[0].method, "POST");
+    assert!(
+        loser
+            .log()
+            .contains("another replica wrote the certificates first"),
+        "{}",
+        loser.log()
+    );
+    assert_eq!(secret_text(&api, "ca.crt"), ca);
+    std::fs::write(&loser.ca_file, &ca).unwrap();
+    assert_eq!(loser.client().get("/healthz").await.unwrap().status, 200);
+}

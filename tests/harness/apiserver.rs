@@ -43,6 +43,9 @@ struct State {
     objects: HashMap<String, Value>,
     requests: Vec<Recorded>,
     next_version: u64,
+    /// Another writer's object, stored just before the next write to its
+    /// path, which then loses with 409 as a lost race would.
+    race: Option<(String, Value)>,
 }
 
 /// The running stand-in; it stops with the test's runtime.
@@ -120,6 +123,12 @@ impl ApiServer {
         state.objects.insert(path.to_owned(), object);
     }
 
+    /// Makes the next write to `path` lose a race: `winner` is stored first
+    /// and the write is answered 409.
+    pub fn lose_next_write(&self, path: &str, winner: Value) {
+        self.state.lock().unwrap().race = Some((path.to_owned(), winner));
+    }
+
     async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let body = body
@@ -146,6 +155,29 @@ impl ApiServer {
         let mut state = self.state.lock().unwrap();
         state.requests.push(recorded.clone());
         let path = recorded.path.clone();
+        if parts.method != Method::GET {
+            let target = match parts.method {
+                Method::POST => {
+                    let body: Value = serde_json::from_slice(&recorded.body).unwrap_or_default();
+                    format!(
+                        "{path}/{}",
+                        body["metadata"]["name"].as_str().unwrap_or_default()
+                    )
+                }
+                _ => path.clone(),
+            };
+            if state
+                .race
+                .as_ref()
+                .is_some_and(|(racing, _)| *racing == target)
+            {
+                let (_, mut winner) = state.race.take().unwrap();
+                state.next_version += 1;
+                winner["metadata"]["resourceVersion"] = state.next_version.to_string().into();
+                state.objects.insert(target, winner);
+                return status(StatusCode::CONFLICT, "AlreadyExists");
+            }
+        }
         match parts.method {
             Method::GET => match state.objects.get(&path) {
                 Some(object) => answer(StatusCode::OK, object),
