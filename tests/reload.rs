@@ -1,5 +1,6 @@
 //! The live plugin folder, through the real binary: adding, replacing and
-//! removing plugins, manifest-only changes, bad new versions, editor renames,
+//! removing plugins, manifest-only changes, bad new versions and unreadable
+//! files, editor renames,
 //! slow partial writes, kubelet-style `..data` symlink swaps, and 50
 //! replacements under load. Every change is observed through `/plugins` and
 //! through reviews, polling with a deadline (no fixed sleeps).
@@ -188,6 +189,65 @@ async fn a_bad_new_version_never_replaces_a_good_one() {
     let replaced = generation(&wicket, "p", 2).await;
     assert!(replaced["lastError"].is_null(), "{replaced}");
     assert_eq!(message(&client, "p").await, "p: better");
+    assert!(
+        wicket
+            .log()
+            .contains("new version not loaded; the previous one keeps serving")
+    );
+}
+
+/// Replaces `file` in `dir`, atomically, with a link to a folder: reading
+/// it fails for any user, root included (as `chmod 000` does for others).
+fn make_unreadable(dir: &Path, file: &str) {
+    let folder = dir.join(".not-a-file");
+    std::fs::create_dir_all(&folder).unwrap();
+    let link = dir.join(format!(".{file}.link"));
+    std::os::unix::fs::symlink(&folder, &link).unwrap();
+    std::fs::rename(&link, dir.join(file)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_file_keeps_the_served_version() {
+    let good = std::fs::read(misbehave()).unwrap();
+    let plugins = PluginDir::new()
+        .write("p.toml", denying("good").as_bytes())
+        .write("p.wasm", &good);
+    let dir = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    let served = generation(&wicket, "p", 1).await;
+
+    for file in ["p.wasm", "p.toml"] {
+        make_unreadable(&dir, file);
+        let refused = eventually(
+            &format!("unreadable {file} to be reported"),
+            LIMIT,
+            async || {
+                wicket.plugin("p").await.filter(|plugin| {
+                    plugin["lastError"]
+                        .as_str()
+                        .is_some_and(|last| last.contains(&format!("cannot read {file}")))
+                })
+            },
+        )
+        .await;
+        assert_eq!(refused["served"], true, "{file}: {refused}");
+        assert_eq!(refused["generation"], 1, "{file}: {refused}");
+        assert_eq!(refused["digest"], served["digest"], "{file}");
+        assert_eq!(message(&client, "p").await, "p: good", "{file}");
+
+        // Readable again: the same version, the error cleared, no reload.
+        put(&dir, "p.toml", denying("good").as_bytes());
+        put(&dir, "p.wasm", &good);
+        let restored = eventually("the error to clear", LIMIT, async || {
+            wicket
+                .plugin("p")
+                .await
+                .filter(|plugin| plugin["lastError"].is_null())
+        })
+        .await;
+        assert_eq!(restored["generation"], 1, "{restored}");
+    }
     assert!(
         wicket
             .log()

@@ -350,16 +350,14 @@ impl Registry {
             let (wasm, manifest) = match files {
                 PluginFiles::Complete { wasm, manifest } => (wasm, manifest),
                 PluginFiles::Broken(reason) => {
-                    if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
-                        tracing::error!(plugin = %name, %reason, "plugin not loaded");
-                        changes.failed.push((name.clone(), reason.clone()));
-                    }
-                    let entry = Entry {
-                        served: None,
-                        last_error: Some(reason),
-                        attempted: None,
-                        counters,
-                    };
+                    let entry = not_loaded(&name, reason, None, previous, &mut changes);
+                    entries.insert(name, entry);
+                    continue;
+                }
+                // An unreadable file is a bad new version: the served one stays.
+                PluginFiles::Unreadable(reason) => {
+                    let served = previous.and_then(|entry| entry.served.clone());
+                    let entry = not_loaded(&name, reason, served, previous, &mut changes);
                     entries.insert(name, entry);
                     continue;
                 }
@@ -459,6 +457,33 @@ impl Registry {
         self.current.store(Arc::new(set));
         self.swapped.send_modify(|count| *count += 1);
         Ok(changes)
+    }
+}
+
+/// The entry of a plugin whose files could not be loaded for `reason`,
+/// still serving `served`; logged when the reason is new.
+fn not_loaded(
+    name: &str,
+    reason: String,
+    served: Option<Arc<Served>>,
+    previous: Option<&Entry>,
+    changes: &mut Changes,
+) -> Entry {
+    if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
+        match &served {
+            Some(_) => {
+                tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
+            }
+            None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
+        }
+        changes.failed.push((name.to_owned(), reason.clone()));
+    }
+    Entry {
+        served,
+        last_error: Some(reason),
+        // Nothing was tried: the files are read again on the next scan.
+        attempted: None,
+        counters: previous.map_or_else(Arc::default, |entry| entry.counters.clone()),
     }
 }
 

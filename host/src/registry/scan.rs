@@ -24,6 +24,9 @@ pub enum PluginFiles {
     },
     /// Why the name cannot be loaded at all.
     Broken(String),
+    /// A file is there but cannot be read (permissions, a link to nothing
+    /// or to a folder): like any bad new version, it replaces nothing.
+    Unreadable(String),
 }
 
 /// The folder's contents.
@@ -83,13 +86,13 @@ fn read_plugin(dir: &Path, name: &str, has_component: bool) -> PluginFiles {
     }
     let wasm = match std::fs::read(dir.join(format!("{name}.wasm"))) {
         Ok(wasm) => wasm,
-        Err(error) => return PluginFiles::Broken(format!("cannot read {name}.wasm: {error}")),
+        Err(error) => return PluginFiles::Unreadable(format!("cannot read {name}.wasm: {error}")),
     };
     let manifest_path = dir.join(format!("{name}.toml"));
     let manifest = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Some(text),
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Err(error) => return PluginFiles::Broken(format!("cannot read {name}.toml: {error}")),
+        Err(error) => return PluginFiles::Unreadable(format!("cannot read {name}.toml: {error}")),
     };
     PluginFiles::Complete { wasm, manifest }
 }
