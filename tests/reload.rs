@@ -1,6 +1,6 @@
 //! The live plugin folder, through the real binary: adding, replacing and
 //! removing plugins, manifest-only changes, bad new versions and unreadable
-//! files, editor renames,
+//! files, a folder deleted and made again, editor renames,
 //! slow partial writes, kubelet-style `..data` symlink swaps, and 50
 //! replacements under load. Every change is observed through `/plugins` and
 //! through reviews, polling with a deadline (no fixed sleeps).
@@ -253,6 +253,50 @@ async fn an_unreadable_file_keeps_the_served_version() {
             .log()
             .contains("new version not loaded; the previous one keeps serving")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_folder_deleted_and_made_again_is_followed() {
+    let wasm = std::fs::read(misbehave()).unwrap();
+    let plugins = PluginDir::new()
+        .write("p.toml", denying("first").as_bytes())
+        .write("p.wasm", &wasm);
+    let dir = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    generation(&wicket, "p", 1).await;
+
+    // The folder goes: what was loaded keeps serving, and /plugins says why.
+    let moved = dir.with_extension("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    let view = eventually("the missing folder to be reported", LIMIT, async || {
+        let view = wicket.plugins().await;
+        view["folderError"].as_str().is_some().then_some(view)
+    })
+    .await;
+    assert!(
+        view["folderError"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read"),
+        "{view}"
+    );
+    assert_eq!(message(&client, "p").await, "p: first");
+
+    // A new folder takes its place (within the limit, well before the 30 s
+    // rescan), and changes in the new folder are followed too.
+    let made = dir.with_extension("new");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::write(made.join("p.wasm"), &wasm).unwrap();
+    std::fs::write(made.join("p.toml"), denying("second")).unwrap();
+    std::fs::rename(&made, &dir).unwrap();
+    generation(&wicket, "p", 2).await;
+    assert_eq!(message(&client, "p").await, "p: second");
+    put(&dir, "p.toml", denying("third").as_bytes());
+    generation(&wicket, "p", 3).await;
+    assert_eq!(message(&client, "p").await, "p: third");
+    assert!(wicket.plugins().await["folderError"].is_null());
+    std::fs::remove_dir_all(&moved).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

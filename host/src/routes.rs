@@ -76,12 +76,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "ready": true,
         "plugins": snapshot.served_paths(),
         "notLoaded": snapshot.refused(),
+        "folderError": state.registry.folder_error().as_deref(),
     }))
     .into_response()
 }
 
 async fn plugins(State(state): State<Arc<AppState>>) -> Response {
-    axum::Json(state.registry.snapshot().describe()).into_response()
+    let mut view = state.registry.snapshot().describe();
+    view["folderError"] = json!(state.registry.folder_error().as_deref());
+    axum::Json(view).into_response()
 }
 
 async fn unknown_route() -> Response {

@@ -9,7 +9,7 @@
 //! the previous version serving; the write's later events bring another
 //! reload that succeeds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,19 +40,30 @@ impl DirWatch {
 
     /// Watches `folders`.
     pub fn new(folders: &[PathBuf]) -> notify::Result<DirWatch> {
-        let changed = Arc::new(Notify::new());
-        let signal = changed.clone();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-                Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
-                Ok(_) => signal.notify_one(),
-                Err(error) => {
-                    tracing::warn!(%error, "folder watch error; rechecking");
-                    signal.notify_one();
-                }
-            })?;
+        let (mut watcher, changed) = notifier(|_| true)?;
         for folder in folders {
             watcher.watch(folder, RecursiveMode::NonRecursive)?;
+        }
+        Ok(DirWatch {
+            _watcher: Some(watcher),
+            changed,
+        })
+    }
+
+    /// Watches `folder` and, in its parent, the folder's own name: a folder
+    /// deleted and made again (or swapped by a rename) is seen too. The
+    /// folder may be missing; its parent may not.
+    pub fn following(folder: &Path) -> notify::Result<DirWatch> {
+        let inside = folder.to_owned();
+        let (mut watcher, changed) =
+            notifier(move |event| event.paths.iter().any(|path| path.starts_with(&inside)))?;
+        let parent = folder
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        watcher.watch(parent, RecursiveMode::NonRecursive)?;
+        if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {
+            tracing::debug!(%error, folder = %folder.display(), "watching only the parent");
         }
         Ok(DirWatch {
             _watcher: Some(watcher),
@@ -75,17 +86,52 @@ impl DirWatch {
     }
 }
 
+/// A watcher that signals the events `relevant` keeps, and never reads.
+fn notifier(
+    relevant: impl Fn(&notify::Event) -> bool + Send + 'static,
+) -> notify::Result<(RecommendedWatcher, Arc<Notify>)> {
+    let changed = Arc::new(Notify::new());
+    let signal = changed.clone();
+    let watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) || !relevant(&event) => {}
+            Ok(_) => signal.notify_one(),
+            Err(error) => {
+                tracing::warn!(%error, "folder watch error; rechecking");
+                signal.notify_one();
+            }
+        })?;
+    Ok((watcher, changed))
+}
+
 /// Starts following `registry`'s folder: reloads on a change, on `wake`
-/// (SIGHUP) and every 30 s. The watcher lives as long as the returned task.
+/// (SIGHUP) and every 30 s. A folder that goes missing keeps what is served
+/// (and `/plugins` says so); once it is back, its new self is watched. The
+/// watcher lives as long as the returned task.
 pub fn follow(
     registry: Arc<Registry>,
     wake: Arc<Notify>,
 ) -> notify::Result<tokio::task::JoinHandle<()>> {
-    let watch = DirWatch::new(&[registry.dir().to_owned()])?;
+    let dir = registry.dir().to_owned();
+    let mut watch = DirWatch::following(&dir)?;
     Ok(tokio::spawn(async move {
+        let mut missing = false;
         loop {
             watch.settled(RESCAN, &wake).await;
-            match registry.reload().await {
+            if missing {
+                // The old watch died with the old folder: arm one on the new
+                // folder before reading it, so no change slips between.
+                match DirWatch::following(&dir) {
+                    Ok(rearmed) => watch = rearmed,
+                    Err(error) => tracing::warn!(%error, "cannot watch the plugin folder again"),
+                }
+            }
+            let reloaded = registry.reload().await;
+            if missing && reloaded.is_ok() {
+                tracing::info!(dir = %dir.display(), "the plugin folder is back");
+            }
+            missing = reloaded.is_err();
+            match reloaded {
                 Ok(changes) => {
                     if !(changes.loaded.is_empty()
                         && changes.failed.is_empty()
@@ -99,7 +145,9 @@ pub fn follow(
                         );
                     }
                 }
-                Err(error) => tracing::error!(%error, "cannot read the plugin folder"),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the plugin folder; what was loaded keeps serving")
+                }
             }
         }
     }))

@@ -300,6 +300,8 @@ pub struct Registry {
     reloading: tokio::sync::Mutex<()>,
     /// Counts the snapshots swapped in, for those that follow them.
     swapped: tokio::sync::watch::Sender<u64>,
+    /// Why the folder could not be read at the last reload, if it could not.
+    folder_error: arc_swap::ArcSwapOption<String>,
 }
 
 impl Registry {
@@ -312,7 +314,14 @@ impl Registry {
             dir,
             reloading: tokio::sync::Mutex::new(()),
             swapped: tokio::sync::watch::Sender::new(0),
+            folder_error: arc_swap::ArcSwapOption::empty(),
         }
+    }
+
+    /// Why the folder could not be read at the last reload (missing,
+    /// unreadable), while what was loaded before keeps serving.
+    pub fn folder_error(&self) -> Option<Arc<String>> {
+        self.folder_error.load_full()
     }
 
     /// Notified each time a reload swaps in a snapshot (changed or not).
@@ -336,9 +345,20 @@ impl Registry {
     pub async fn reload(&self) -> io::Result<Changes> {
         let _one_at_a_time = self.reloading.lock().await;
         let dir = self.dir.clone();
-        let folder = tokio::task::spawn_blocking(move || scan::scan(&dir))
+        let scanned = tokio::task::spawn_blocking(move || scan::scan(&dir))
             .await
-            .map_err(io::Error::other)??;
+            .map_err(io::Error::other)?;
+        let folder = match scanned {
+            Ok(folder) => {
+                self.folder_error.store(None);
+                folder
+            }
+            Err(error) => {
+                let reason = format!("cannot read {}: {error}", self.dir.display());
+                self.folder_error.store(Some(Arc::new(reason)));
+                return Err(error);
+            }
+        };
         tracing::debug!(dir = %self.dir.display(), "scanning the plugin folder");
         let current = self.snapshot();
         let mut changes = Changes::default();
