@@ -6,7 +6,7 @@
 //! through reviews, polling with a deadline (no fixed sleeps).
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -59,6 +59,47 @@ async fn generation(wicket: &Wicket, name: &str, generation: u64) -> Value {
         },
     )
     .await
+}
+
+/// Wicket serving the misbehave plugin as `p`, denying with "p: good"; its
+/// folder, a client, the component's bytes and `p`'s `/plugins` entry.
+async fn serving_good_p() -> (Wicket, PathBuf, Client, Vec<u8>, Value) {
+    let good = std::fs::read(misbehave()).unwrap();
+    let plugins = PluginDir::new()
+        .write("p.toml", denying("good").as_bytes())
+        .write("p.wasm", &good);
+    let dir = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    let served = generation(&wicket, "p", 1).await;
+    (wicket, dir, client, good, served)
+}
+
+/// Waits until `/plugins` shows `p`'s last error containing `error`, then
+/// checks that the version `served` still serves.
+async fn refused_while_serving(
+    wicket: &Wicket,
+    client: &Client,
+    what: &str,
+    error: &str,
+    served: &Value,
+) {
+    let refused = eventually(
+        &format!("the {what} version to be refused"),
+        LIMIT,
+        async || {
+            wicket.plugin("p").await.filter(|plugin| {
+                plugin["lastError"]
+                    .as_str()
+                    .is_some_and(|last| last.contains(error))
+            })
+        },
+    )
+    .await;
+    assert_eq!(refused["generation"], 1, "{what}: {refused}");
+    assert_eq!(refused["digest"], served["digest"], "{what}");
+    assert_eq!(refused["served"], true, "{what}");
+    assert_eq!(message(client, "p").await, "p: good", "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,14 +158,7 @@ async fn plugins_are_added_changed_replaced_and_removed_live() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_new_version_never_replaces_a_good_one() {
-    let good = std::fs::read(misbehave()).unwrap();
-    let plugins = PluginDir::new()
-        .write("p.toml", denying("good").as_bytes())
-        .write("p.wasm", &good);
-    let dir = plugins.path().to_owned();
-    let wicket = Wicket::start(plugins).unwrap();
-    let client = wicket.client();
-    let served = generation(&wicket, "p", 1).await;
+    let (wicket, dir, client, good, served) = serving_good_p().await;
 
     let wrong_world = std::fs::read(test_plugin("test-plugin-wrong-world")).unwrap();
     let bad_versions: [(&str, &str, Vec<u8>, &str); 4] = [
@@ -165,22 +199,7 @@ async fn a_bad_new_version_never_replaces_a_good_one() {
         })
         .await;
         put(&dir, file, &bytes);
-        let refused = eventually(
-            &format!("the {what} version to be refused"),
-            LIMIT,
-            async || {
-                wicket.plugin("p").await.filter(|plugin| {
-                    plugin["lastError"]
-                        .as_str()
-                        .is_some_and(|last| last.contains(error))
-                })
-            },
-        )
-        .await;
-        assert_eq!(refused["generation"], 1, "{what}: {refused}");
-        assert_eq!(refused["digest"], served["digest"], "{what}");
-        assert_eq!(refused["served"], true, "{what}");
-        assert_eq!(message(&client, "p").await, "p: good", "{what}");
+        refused_while_serving(&wicket, &client, what, error, &served).await;
     }
 
     // A good version again replaces the served one and clears the error.
@@ -208,33 +227,13 @@ fn make_unreadable(dir: &Path, file: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreadable_file_keeps_the_served_version() {
-    let good = std::fs::read(misbehave()).unwrap();
-    let plugins = PluginDir::new()
-        .write("p.toml", denying("good").as_bytes())
-        .write("p.wasm", &good);
-    let dir = plugins.path().to_owned();
-    let wicket = Wicket::start(plugins).unwrap();
-    let client = wicket.client();
-    let served = generation(&wicket, "p", 1).await;
+    let (wicket, dir, client, good, served) = serving_good_p().await;
 
     for file in ["p.wasm", "p.toml"] {
         make_unreadable(&dir, file);
-        let refused = eventually(
-            &format!("unreadable {file} to be reported"),
-            LIMIT,
-            async || {
-                wicket.plugin("p").await.filter(|plugin| {
-                    plugin["lastError"]
-                        .as_str()
-                        .is_some_and(|last| last.contains(&format!("cannot read {file}")))
-                })
-            },
-        )
-        .await;
-        assert_eq!(refused["served"], true, "{file}: {refused}");
-        assert_eq!(refused["generation"], 1, "{file}: {refused}");
-        assert_eq!(refused["digest"], served["digest"], "{file}");
-        assert_eq!(message(&client, "p").await, "p: good", "{file}");
+        let what = format!("unreadable {file}");
+        let error = format!("cannot read {file}");
+        refused_while_serving(&wicket, &client, &what, &error, &served).await;
 
         // Readable again: the same version, the error cleared, no reload.
         put(&dir, "p.toml", denying("good").as_bytes());
