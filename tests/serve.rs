@@ -160,6 +160,8 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
     no_uid["request"].as_object_mut().unwrap().remove("uid");
     let mut bad_operation: Value = serde_json::from_slice(&good).unwrap();
     bad_operation["request"]["operation"] = "EXPLODE".into();
+    let mut string_object: Value = serde_json::from_slice(&good).unwrap();
+    string_object["request"]["object"] = "a pod, honestly".into();
 
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
@@ -207,6 +209,12 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
         ),
         (
             "/mutate/add-label",
+            serde_json::to_vec(&string_object).unwrap(),
+            400,
+            "request.object must be a JSON object",
+        ),
+        (
+            "/mutate/add-label",
             vec![b' '; 200_000],
             413,
             "larger than the limit of 100000 bytes",
@@ -231,12 +239,25 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
         ),
         ("/elsewhere", good.clone(), 404, "no such route"),
     ];
+    let refusals = cases.len();
     for (path, body, status, message) in cases {
         let answer = client.post(path, body).await.unwrap();
         assert_eq!(answer.status, status, "{path}: {:?}", answer.body);
         let error = answer.json()["error"].as_str().unwrap().to_owned();
         assert!(error.contains(message), "{path}: {error}");
     }
+    // Every refused request left one log line, with its status and error.
+    let log = wicket.log();
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("request refused"))
+        .collect();
+    assert_eq!(logged.len(), refusals, "{log}");
+    assert!(
+        logged
+            .iter()
+            .any(|line| line.contains("status=413") && line.contains("larger than the limit"))
+    );
 
     let unknown = client
         .post("/mutate/nope", good.clone())

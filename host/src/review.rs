@@ -239,6 +239,9 @@ pub enum DecodeError {
     /// `request.uid` is empty.
     #[error("request.uid is empty")]
     NoUid,
+    /// `request.object` or `request.oldObject` is not a JSON object.
+    #[error("request.{0} must be a JSON object (or null)")]
+    NotAnObject(&'static str),
 }
 
 /// Decodes a request body, borrowing the object texts from it.
@@ -287,6 +290,16 @@ fn checked<'a>(
 ) -> Result<AdmissionReview<'a>, DecodeError> {
     if request.uid.is_empty() {
         return Err(DecodeError::NoUid);
+    }
+    // A Kubernetes object is always a JSON object; anything else would only
+    // reach the plugin to fail there.
+    for (field, raw) in [
+        ("object", request.object),
+        ("oldObject", request.old_object),
+    ] {
+        if raw.is_some_and(|raw| !raw.get().starts_with('{')) {
+            return Err(DecodeError::NotAnObject(field));
+        }
     }
     Ok(AdmissionReview {
         api_version,
@@ -428,6 +441,27 @@ mod tests {
     const POD_CREATE: &str = include_str!("../../tests/fixtures/v1-pod-create-plain.json");
     const POD_DELETE_V1BETA1: &str = include_str!("../../tests/fixtures/v1beta1-pod-delete.json");
     const EVICTION: &str = include_str!("../../tests/fixtures/v1-pod-eviction-etcd-0.json");
+
+    #[test]
+    fn an_object_that_is_not_a_json_object_is_refused_naming_the_field() {
+        for (field, value) in [
+            ("object", json!("a string")),
+            ("object", json!([1, 2])),
+            ("oldObject", json!(7)),
+        ] {
+            let mut review: Value = serde_json::from_str(POD_CREATE).unwrap();
+            review["request"][field] = value;
+            let body = review.to_string();
+            let error = decode(body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, DecodeError::NotAnObject(f) if f == field),
+                "{error}"
+            );
+        }
+        let mut review: Value = serde_json::from_str(POD_CREATE).unwrap();
+        review["request"]["oldObject"] = Value::Null;
+        assert!(decode(review.to_string().as_bytes()).is_ok());
+    }
 
     #[test]
     fn logs_show_the_generate_name_prefix_of_an_unnamed_object() {

@@ -257,6 +257,15 @@ impl IntoResponse for Refusal {
                 json!({"error": format!("cannot read the body: {reason}")}),
             ),
         };
+        // One line per refused request: a 404 is an ordinary miss, a bad
+        // body may be a misconfigured or hostile client.
+        let error = body["error"].as_str().unwrap_or_default();
+        match status {
+            StatusCode::NOT_FOUND => {
+                tracing::info!(status = status.as_u16(), %error, "request refused")
+            }
+            _ => tracing::warn!(status = status.as_u16(), %error, "request refused"),
+        }
         (status, axum::Json(body)).into_response()
     }
 }
