@@ -258,8 +258,9 @@ async fn a_secret_volume_data_swap_is_followed() {
 
 const SECRET: &str = "/api/v1/namespaces/wicket-system/secrets/wicket-tls";
 
-/// A replica serving from the Secret `wicket-tls` of the stand-in API server.
-fn start_from_secret(api: &ApiServer, state: &Path) -> Wicket {
+/// Starts a replica serving from the Secret `wicket-tls` of the stand-in
+/// API server.
+fn spawn_from_secret(api: &ApiServer, state: &Path) -> anyhow::Result<Wicket> {
     let kubeconfig = api.kubeconfig(state);
     // The certificate's name comes from the URL the API server calls.
     let args = [
@@ -273,14 +274,30 @@ fn start_from_secret(api: &ApiServer, state: &Path) -> Wicket {
     .map(OsStr::new);
     let env = [("KUBECONFIG", kubeconfig.as_os_str())];
     let ca_file = state.join("ca.pem");
-    Wicket::spawn(
-        PluginDir::new(),
-        &args,
-        &env,
-        ca_file,
-        tempfile::tempdir().unwrap(),
-    )
-    .unwrap()
+    Wicket::spawn(PluginDir::new(), &args, &env, ca_file, tempfile::tempdir()?)
+}
+
+/// A replica serving from the Secret, started.
+fn start_from_secret(api: &ApiServer, state: &Path) -> Wicket {
+    spawn_from_secret(api, state).unwrap()
+}
+
+fn encode(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The Secret `wicket-tls` holding `data` (key, PEM text), as someone else
+/// wrote it.
+fn tls_secret(data: &[(&str, &str)]) -> serde_json::Value {
+    let data: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(key, text)| ((*key).to_owned(), encode(text).into()))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "wicket-tls", "namespace": "wicket-system"},
+        "data": data,
+    })
 }
 
 /// The text of `key` in the stored Secret.
@@ -332,7 +349,6 @@ async fn replicas_share_one_ca_through_the_cert_secret_and_renew_it_in_place() {
     params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     let expiring = params.signed_by(&key, &issuer).unwrap();
     let mut stored = api.object(SECRET).unwrap();
-    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     stored["data"]["tls.crt"] = encode(&expiring.pem()).into();
     stored["data"]["tls.key"] = encode(&key.serialize_pem()).into();
     api.put_object(SECRET, stored);
@@ -361,33 +377,13 @@ async fn a_secret_that_is_not_wickets_is_never_overwritten() {
     let api = ApiServer::start().await;
     let state = tempfile::tempdir().unwrap();
     let pair = TestCa::new().issue();
-    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let foreign = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "wicket-tls", "namespace": "wicket-system"},
-        "data": {"tls.crt": encode(&pair.cert), "tls.key": encode(&pair.key)},
-    });
-    api.put_object(SECRET, foreign);
-    let kubeconfig = api.kubeconfig(state.path());
-    let args = [
-        "--cert-secret",
-        "wicket-tls",
-        "--namespace",
-        "wicket-system",
-        "--url",
-        "https://127.0.0.1:9443",
-    ]
-    .map(OsStr::new);
-    let env = [("KUBECONFIG", kubeconfig.as_os_str())];
-    let error = Wicket::spawn(
-        PluginDir::new(),
-        &args,
-        &env,
-        state.path().join("ca.pem"),
-        tempfile::tempdir().unwrap(),
-    )
-    .err()
-    .expect("start-up fails");
+    api.put_object(
+        SECRET,
+        tls_secret(&[("tls.crt", &pair.cert), ("tls.key", &pair.key)]),
+    );
+    let error = spawn_from_secret(&api, state.path())
+        .err()
+        .expect("start-up fails");
     assert!(
         format!("{error:#}").contains("it is not Wicket's"),
         "{error:#}"
@@ -400,28 +396,15 @@ async fn a_replica_that_loses_the_race_to_create_the_secret_serves_the_winners_c
     let api = ApiServer::start().await;
     let state = tempfile::tempdir().unwrap();
     // The winner's material, as another replica would have written it.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    let ca = ca_params.self_signed(&ca_key).unwrap().pem();
-    let issuer = rcgen::Issuer::new(
-        ca_params,
-        rcgen::KeyPair::from_pem(&ca_key.serialize_pem()).unwrap(),
-    );
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let winner = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "wicket-tls", "namespace": "wicket-system"},
-        "data": {
-            "ca.crt": encode(&ca), "ca.key": encode(&ca_key.serialize_pem()),
-            "tls.crt": encode(&leaf.pem()), "tls.key": encode(&key.serialize_pem()),
-        },
-    });
+    let winner_ca = TestCa::new();
+    let leaf = winner_ca.issue();
+    let ca = winner_ca.cert_pem.clone();
+    let winner = tls_secret(&[
+        ("ca.crt", &ca),
+        ("ca.key", &winner_ca.key_pem),
+        ("tls.crt", &leaf.cert),
+        ("tls.key", &leaf.key),
+    ]);
     api.lose_next_write(SECRET, winner);
 
     let loser = start_from_secret(&api, state.path());

@@ -6,6 +6,8 @@ use std::path::Path;
 pub struct TestCa {
     /// The CA certificate (PEM), what clients trust.
     pub cert_pem: String,
+    /// The CA's private key (PEM), for tests that hand a CA to Wicket.
+    pub key_pem: String,
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
@@ -26,6 +28,7 @@ impl TestCa {
         let cert_pem = params.self_signed(&key).expect("CA certificate").pem();
         TestCa {
             cert_pem,
+            key_pem: key.serialize_pem(),
             issuer: rcgen::Issuer::new(params, key),
         }
     }
