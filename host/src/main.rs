@@ -258,7 +258,7 @@ impl ManifestsArgs {
         Ok(ManifestsConfig {
             ca_file: self
                 .ca_file
-                .or_else(|| self.tls_dir.map(|dir| dir.join("ca.pem"))),
+                .or_else(|| self.tls_dir.map(|dir| dir.join(wicket::tls::TRUST_FILE))),
             registration: self.endpoint.registration()?,
             plugins_dir: self.plugins,
         })

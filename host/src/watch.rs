@@ -57,11 +57,7 @@ impl DirWatch {
         let inside = folder.to_owned();
         let (mut watcher, changed) =
             notifier(move |event| event.paths.iter().any(|path| path.starts_with(&inside)))?;
-        let parent = folder
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        watcher.watch(parent, RecursiveMode::NonRecursive)?;
+        watcher.watch(parent_of(folder), RecursiveMode::NonRecursive)?;
         if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {
             tracing::debug!(%error, folder = %folder.display(), "watching only the parent");
         }
@@ -84,6 +80,13 @@ impl DirWatch {
             .is_ok()
         {}
     }
+}
+
+/// The folder holding `path`: its parent, or `.` for a bare name.
+pub fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// A watcher that signals the events `relevant` keeps, and never reads.

@@ -8,6 +8,7 @@ use rustls::sign::CertifiedKey;
 
 use super::pem;
 use super::{Loaded, TlsError};
+use crate::watch::parent_of;
 
 /// The certificate, key and optional CA files, and what was last served.
 pub struct CertFiles {
@@ -43,7 +44,7 @@ impl CertFiles {
         let mut folders: Vec<PathBuf> = [Some(&self.cert), Some(&self.key), self.ca.as_ref()]
             .into_iter()
             .flatten()
-            .map(|file| parent(file))
+            .map(|file| parent_of(file).to_owned())
             .collect();
         folders.sort();
         folders.dedup();
@@ -93,11 +94,4 @@ impl CertFiles {
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|error| TlsError::Read(path.to_owned(), error))
-}
-
-fn parent(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    }
 }

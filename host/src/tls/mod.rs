@@ -35,6 +35,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::watch::DirWatch;
 use authority::Material;
+pub use dir::TRUST_FILE;
 use files::CertFiles;
 use live::LiveCert;
 pub use pem::PemError;
