@@ -14,9 +14,9 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
-use sha2::Digest as _;
 
 use super::spec::{self, Selector, WebhookSpec};
+use crate::plugin::digest;
 
 /// The label every namespace carries with its own name (Kubernetes ≥ 1.22).
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -119,11 +119,7 @@ pub fn to_yaml(configurations: &Configurations) -> Result<String, serde_saphyr::
 
 fn metadata<T: serde::Serialize>(name: &str, webhooks: &[T]) -> ObjectMeta {
     // Webhook entries have string keys only: serializing them cannot fail.
-    let rendered = serde_json::to_vec(webhooks).unwrap_or_default();
-    let hash = sha2::Sha256::digest(&rendered)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<String>();
+    let hash = digest(&serde_json::to_vec(webhooks).unwrap_or_default());
     ObjectMeta {
         name: Some(name.to_owned()),
         labels: Some(BTreeMap::from([(
