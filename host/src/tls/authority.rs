@@ -33,6 +33,22 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(60 * 24 * 60 * 60);
 /// slightly behind ours.
 const BACKDATE: Duration = Duration::from_secs(60 * 60);
 
+/// The names of a [`Material`]'s parts, as files in `--tls-dir` and keys in
+/// the `--cert-secret` Secret (the `tls.*` pair as `kubernetes.io/tls` names
+/// them).
+pub mod part {
+    /// The current CA certificate.
+    pub const CA_CERT: &str = "ca.crt";
+    /// The current CA's key.
+    pub const CA_KEY: &str = "ca.key";
+    /// The CA being replaced, during a rollover.
+    pub const PREVIOUS_CA: &str = "ca-previous.crt";
+    /// The serving certificate.
+    pub const CERT: &str = "tls.crt";
+    /// The serving certificate's key.
+    pub const KEY: &str = "tls.key";
+}
+
 /// Everything Wicket's CA needs to serve and to be trusted, as PEM text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Material {

@@ -15,15 +15,10 @@ use std::path::{Path, PathBuf};
 
 use super::TlsError;
 use super::authority::Material;
+use super::authority::part::{CA_CERT, CA_KEY, CERT, KEY, PREVIOUS_CA};
 
 /// The file clients trust: every valid CA, current first.
 pub const TRUST_FILE: &str = "ca.pem";
-
-const CA_CERT: &str = "ca.crt";
-const CA_KEY: &str = "ca.key";
-const PREVIOUS_CA: &str = "ca-previous.crt";
-const CERT: &str = "tls.crt";
-const KEY: &str = "tls.key";
 
 /// Reads the material in `dir`; `None` when there is none yet (no `ca.crt`).
 /// A folder that holds a CA whose files cannot be read is an error, never a

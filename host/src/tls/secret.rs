@@ -20,13 +20,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 
 use super::TlsError;
+use super::authority::part::{CA_CERT, CA_KEY, CERT, KEY, PREVIOUS_CA};
 use super::authority::{self, Material};
 
-const CA_CERT: &str = "ca.crt";
-const CA_KEY: &str = "ca.key";
-const PREVIOUS_CA: &str = "ca-previous.crt";
-const CERT: &str = "tls.crt";
-const KEY: &str = "tls.key";
 /// Races lost in a row before giving up until the next check.
 const ATTEMPTS: usize = 3;
 
