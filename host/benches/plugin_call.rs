@@ -39,9 +39,10 @@ async fn main() -> anyhow::Result<()> {
     let body = std::fs::read(review_path)?;
     let review = review::decode(&body)?;
 
-    let first = admit::judge(&plugin, &review.request).await;
+    let judge = async || admit::judge(&plugin, &review.request, plugin.wall_bound()).await;
+    let first = judge().await?;
     for _ in 0..WARM_UP_CALLS {
-        admit::judge(&plugin, &review.request).await;
+        judge().await?;
     }
     let mut medians = Vec::with_capacity(rounds);
     let mut p99s = Vec::with_capacity(rounds);
@@ -49,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         let mut times = Vec::with_capacity(calls);
         for _ in 0..calls {
             let started = Instant::now();
-            admit::judge(&plugin, &review.request).await;
+            judge().await?;
             times.push(started.elapsed());
         }
         times.sort_unstable();

@@ -13,10 +13,11 @@
 //!   allowance with a warning and an audit annotation (`"ignore"`).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
-use crate::plugin::{FailurePolicy, Manifest, Mode, Plugin, PluginFailure};
+use crate::plugin::{CallError, FailurePolicy, Manifest, Mode, Overload, Plugin, PluginFailure};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::text::{truncate, with_causes};
 
@@ -65,10 +66,29 @@ pub struct Decision {
 }
 
 /// Runs `plugin` on `request` and decides the answer: the one review step
-/// that `wicket serve` and `wicket check` share.
-pub async fn judge(plugin: &Plugin, request: &AdmissionRequest<'_>) -> Decision {
-    let answer = plugin.review(request).await;
-    decide(plugin.name(), plugin.manifest(), request, answer)
+/// that `wicket serve` and `wicket check` share. A host too busy to run the
+/// plugin by `wall_bound` is an [`Overload`], not a decision.
+pub async fn judge(
+    plugin: &Plugin,
+    request: &AdmissionRequest<'_>,
+    wall_bound: Instant,
+) -> Result<Decision, Overload> {
+    let answer = match plugin.review(request, wall_bound).await {
+        Ok(answer) => Ok(answer),
+        Err(CallError::Plugin(failure)) => Err(failure),
+        Err(CallError::Overloaded(overload)) => return Err(overload),
+    };
+    let decision = decide(plugin.name(), plugin.manifest(), request, answer);
+    if let Some(failure) = &decision.failure {
+        tracing::warn!(
+            plugin = %plugin.name(),
+            uid = %request.uid,
+            verdict = decision.verdict.as_str(),
+            cause = %failure,
+            "plugin failed"
+        );
+    }
+    Ok(decision)
 }
 
 /// Decides the answer for `request` from the plugin `name`'s `answer`.

@@ -46,7 +46,7 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
         .unwrap_or_else(|| config.wasm.with_file_name(format!("{stem}.toml")));
     let runtime = Runtime::new(&RuntimeConfig {
         max_instances: 1,
-        cache_dir: None,
+        ..RuntimeConfig::default()
     })
     .context("starting the WebAssembly runtime")?;
     let plugin = load_plugin(&runtime, &name, &config.wasm, &manifest)
@@ -80,7 +80,9 @@ async fn judge_file(plugin: &crate::plugin::Plugin, path: &Path) -> anyhow::Resu
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let review = review::decode(&body)
         .map_err(|error| anyhow::anyhow!("{}: {}", path.display(), with_causes(&error)))?;
-    let decision = admit::judge(plugin, &review.request).await;
+    let decision = admit::judge(plugin, &review.request, plugin.wall_bound())
+        .await
+        .context("the plugin could not run")?;
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     Ok(String::from_utf8(encoded)?)
 }

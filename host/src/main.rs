@@ -198,9 +198,13 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = wicket::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Plugin instances that may run at once; more requests wait.
+    /// Plugin instances that may run at once, all plugins together; a review
+    /// that gets no slot in time is answered 503.
     #[arg(long, default_value_t = RuntimeConfig::default().max_instances)]
     max_instances: u32,
+    /// Linear memory all plugin instances together may hold, in MiB.
+    #[arg(long, default_value_t = RuntimeConfig::default().memory_budget_mib)]
+    plugin_memory_mib: u64,
     /// Folder for compiled plugins, reused across restarts (writable only by
     /// wicket: its entries are loaded as native code).
     #[arg(long, env = "WICKET_CACHE_DIR")]
@@ -246,6 +250,7 @@ impl ServeArgs {
             runtime: RuntimeConfig {
                 max_instances: self.max_instances,
                 cache_dir: self.cache_dir,
+                memory_budget_mib: self.plugin_memory_mib,
             },
             register,
             ..ServeConfig::new(self.plugins)

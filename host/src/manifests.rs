@@ -35,7 +35,7 @@ pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
     };
     let runtime = Runtime::new(&RuntimeConfig {
         max_instances: 1,
-        cache_dir: None,
+        ..RuntimeConfig::default()
     })
     .context("starting the WebAssembly runtime")?;
     let registry = Registry::new(Arc::new(runtime), config.plugins_dir.clone());

@@ -16,13 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::admit::{self, Decision, Verdict};
-use crate::plugin::{Mode, PluginFailure};
+use crate::plugin::{Mode, Overload, PluginFailure};
 use crate::registry::{Counters, Served};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 
@@ -56,23 +57,33 @@ impl Pipeline {
         }
     }
 
-    /// Runs the pipeline on `request` and counts the result.
-    pub async fn judge(&self, request: &AdmissionRequest<'_>) -> Decision {
-        let decision = match self.mode {
-            Mode::Mutating => self.mutate(request).await,
-            Mode::Validating => self.validate(request).await,
+    /// Runs the pipeline on `request` and counts the result. Every step is
+    /// given up as overloaded at the pipeline's one `wall_bound`, and an
+    /// overloaded step makes the whole review overloaded.
+    pub async fn judge(
+        &self,
+        request: &AdmissionRequest<'_>,
+        wall_bound: Instant,
+    ) -> Result<Decision, Overload> {
+        let judged = match self.mode {
+            Mode::Mutating => self.mutate(request, wall_bound).await,
+            Mode::Validating => self.validate(request, wall_bound).await,
         };
-        self.counters.record(decision.verdict);
-        decision
+        self.counters.record(&judged);
+        judged
     }
 
-    async fn mutate(&self, request: &AdmissionRequest<'_>) -> Decision {
+    async fn mutate(
+        &self,
+        request: &AdmissionRequest<'_>,
+        wall_bound: Instant,
+    ) -> Result<Decision, Overload> {
         let original: Option<Value> =
             match request.object.map(|raw| serde_json::from_str(raw.get())) {
                 None => None,
                 Some(Ok(object)) => Some(object),
                 Some(Err(error)) => {
-                    return self.refuse(400, format!("the object is not usable JSON: {error}"));
+                    return Ok(self.refuse(400, format!("the object is not usable JSON: {error}")));
                 }
             };
         let mut current = original.clone();
@@ -90,10 +101,10 @@ impl Pipeline {
                 }
                 None => request,
             };
-            let decision = step.judge(step_request).await;
+            let decision = step.judge(step_request, wall_bound).await?;
             merged.add(step.plugin().name(), &decision);
             if !decision.response.allowed {
-                return merged.finish(decision.response.status, None, decision.verdict);
+                return Ok(merged.finish(decision.response.status, None, decision.verdict));
             }
             let (Some(patch), Some(object)) = (&decision.response.patch, current.as_mut()) else {
                 continue;
@@ -103,11 +114,11 @@ impl Pipeline {
                     "plugin {}'s patch does not apply: {error}",
                     step.plugin().name()
                 );
-                return self.refuse(500, message);
+                return Ok(self.refuse(500, message));
             }
             match serde_json::to_string(object).map(RawValue::from_string) {
                 Ok(Ok(text)) => current_text = Some(text),
-                _ => return self.refuse(500, "the changed object cannot be serialised".into()),
+                _ => return Ok(self.refuse(500, "the changed object cannot be serialised".into())),
             }
         }
         let patch = match (&original, &current) {
@@ -117,11 +128,22 @@ impl Pipeline {
             _ => None,
         };
         let verdict = merged.allowed_verdict();
-        merged.finish(None, patch, verdict)
+        Ok(merged.finish(None, patch, verdict))
     }
 
-    async fn validate(&self, request: &AdmissionRequest<'_>) -> Decision {
-        let decisions = join_all(self.steps.iter().map(|step| step.judge(request))).await;
+    async fn validate(
+        &self,
+        request: &AdmissionRequest<'_>,
+        wall_bound: Instant,
+    ) -> Result<Decision, Overload> {
+        let decisions: Vec<Decision> = join_all(
+            self.steps
+                .iter()
+                .map(|step| step.judge(request, wall_bound)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
         let mut merged = Merged::default();
         let mut denials = Vec::new();
         for (step, decision) in self.steps.iter().zip(&decisions) {
@@ -132,7 +154,7 @@ impl Pipeline {
         }
         let Some(&(first, verdict)) = denials.first() else {
             let verdict = merged.allowed_verdict();
-            return merged.finish(None, None, verdict);
+            return Ok(merged.finish(None, None, verdict));
         };
         let causes: Vec<String> = denials
             .iter()
@@ -143,7 +165,7 @@ impl Pipeline {
             message: causes.join("; "),
             causes: if causes.len() > 1 { causes } else { Vec::new() },
         };
-        merged.finish(Some(status), None, verdict)
+        Ok(merged.finish(Some(status), None, verdict))
     }
 
     /// A denial by the pipeline itself, not by one of its plugins.

@@ -9,7 +9,8 @@
 //! Every refusal is JSON `{"error": "..."}`: 404 for an unknown plugin (with
 //! the served paths and the plugins that failed to load) or a plugin served on
 //! the other path, 400 for a body that is not a usable `AdmissionReview`, 413
-//! for a body over the limit, 408 for a body that does not arrive in time.
+//! for a body over the limit, 408 for a body that does not arrive in time,
+//! 503 (with `Retry-After`) for a review the host was too busy to run.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,10 +28,11 @@ use serde_json::json;
 
 use crate::admit::Decision;
 use crate::pipeline::Pipeline;
-use crate::plugin::Mode;
+use crate::plugin::{Mode, Overload};
 use crate::registry::{Lookup, Registry, Served, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
 use crate::text::with_causes;
+use crate::webhook::spec::WALL_HEADROOM;
 
 /// How long a client may take to send a request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +99,16 @@ enum Target {
     Pipeline(Arc<Pipeline>),
 }
 
+impl Target {
+    /// The longest its plugins may take of their own time.
+    fn deadline(&self) -> Duration {
+        match self {
+            Target::Plugin(served) => served.plugin().manifest().limits.timeout(),
+            Target::Pipeline(pipeline) => Duration::from_millis(pipeline.timeout_ms()),
+        }
+    }
+}
+
 /// Serves one admission review with the plugin or pipeline `name`.
 async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Response {
     let started = Instant::now();
@@ -129,9 +141,21 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
         Ok(review) => review,
         Err(err) => return Refusal::BadReview(err).into_response(),
     };
-    let decision = match &target {
-        Target::Plugin(served) => served.judge(&review.request).await,
-        Target::Pipeline(pipeline) => pipeline.judge(&review.request).await,
+    let wall_bound = Instant::now() + target.deadline() + WALL_HEADROOM;
+    let judged = match &target {
+        Target::Plugin(served) => served.judge(&review.request, wall_bound).await,
+        Target::Pipeline(pipeline) => pipeline.judge(&review.request, wall_bound).await,
+    };
+    let decision = match judged {
+        Ok(decision) => decision,
+        Err(overload) => {
+            return Refusal::Overloaded {
+                name: name.to_owned(),
+                uid: review.request.uid.to_string(),
+                overload,
+            }
+            .into_response();
+        }
     };
     log_review(name, &review.request, &decision, started);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
@@ -208,6 +232,13 @@ enum Refusal {
     },
     SlowBody,
     BodyRead(String),
+    /// The host could not run the review in time: 503, so that the API
+    /// server applies the webhook's failure policy, never a denial.
+    Overloaded {
+        name: String,
+        uid: String,
+        overload: Overload,
+    },
 }
 
 impl IntoResponse for Refusal {
@@ -256,6 +287,20 @@ impl IntoResponse for Refusal {
                 StatusCode::BAD_REQUEST,
                 json!({"error": format!("cannot read the body: {reason}")}),
             ),
+            Refusal::Overloaded {
+                name,
+                uid,
+                overload,
+            } => {
+                tracing::warn!(plugin = %name, %uid, cause = %overload, "review shed: overloaded");
+                let error = format!("wicket is overloaded: {name}: {overload}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    axum::Json(json!({"error": error})),
+                )
+                    .into_response();
+            }
         };
         // One line per refused request: a 404 is an ordinary miss, a bad
         // body may be a misconfigured or hostile client.

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -60,6 +61,7 @@ impl InstanceState {
     pub fn new(
         tag: LogTag,
         memory_bytes: usize,
+        memory_budget: Arc<MemoryBudget>,
         grant: Option<Arc<Outbound>>,
         output: &CapturedOutput,
     ) -> InstanceState {
@@ -73,7 +75,7 @@ impl InstanceState {
         InstanceState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_bytes),
+            limiter: MemoryLimiter::new(memory_bytes, memory_budget),
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(grant, tag.clone()),
             tag,
@@ -86,8 +88,8 @@ impl InstanceState {
         &mut self.limiter
     }
 
-    /// Whether the plugin asked for more memory than its cap.
-    pub fn limiter_hit(&self) -> bool {
+    /// Which memory cap, if any, refused the plugin memory.
+    pub fn memory_cap_hit(&self) -> Option<MemoryCap> {
         self.limiter.hit
     }
 }
@@ -147,32 +149,91 @@ impl log::Host for InstanceState {
     }
 }
 
-/// Caps linear memory growth and remembers whether the cap was hit, so a trap
-/// that follows can be reported as "out of memory" rather than as a crash.
+/// The linear memory all live instances may hold together: the per-instance
+/// cap times the number of instances would be far more than a pod has.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> MemoryBudget {
+        MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` from the budget, if that many are left.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Caps linear memory growth, per instance and against the shared budget,
+/// and remembers which cap was hit, so a trap that follows is reported as
+/// the plugin's "out of memory" or as the host's overload, not as a crash.
 struct MemoryLimiter {
     max_bytes: usize,
-    hit: bool,
+    budget: Arc<MemoryBudget>,
+    reserved: usize,
+    hit: Option<MemoryCap>,
+}
+
+/// Which memory cap stopped an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryCap {
+    /// Its own `memory-mib`.
+    Plugin,
+    /// The host's budget for all instances together.
+    Host,
 }
 
 impl MemoryLimiter {
-    fn new(max_bytes: usize) -> MemoryLimiter {
+    fn new(max_bytes: usize, budget: Arc<MemoryBudget>) -> MemoryLimiter {
         MemoryLimiter {
             max_bytes,
-            hit: false,
+            budget,
+            reserved: 0,
+            hit: None,
         }
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.release(self.reserved);
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.max_bytes;
-        self.hit |= !allowed;
-        Ok(allowed)
+        if desired > self.max_bytes {
+            self.hit = Some(MemoryCap::Plugin);
+            return Ok(false);
+        }
+        let growth = desired.saturating_sub(current);
+        if !self.budget.reserve(growth) {
+            self.hit = Some(MemoryCap::Host);
+            return Ok(false);
+        }
+        self.reserved += growth;
+        Ok(true)
     }
 
     fn table_growing(

@@ -50,13 +50,19 @@ pub enum FailurePolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Limits {
-    /// Wall-clock deadline for one review, instantiation included.
+    /// Deadline for one review, instantiation included, in the plugin's own
+    /// time: CPU time while it runs plus its waits on its own I/O, not the
+    /// time it waits for a slot or the CPU.
     pub timeout_ms: u64,
     /// Cap on the plugin's linear memory.
     pub memory_mib: u64,
     /// Cap on the total size of what the plugin returns (patch or object,
     /// messages, warnings, annotations).
     pub max_output_kib: u64,
+    /// Instances of this plugin that may run at once; further reviews wait
+    /// for one until their wall-clock bound. Keeps a slow or hostile plugin
+    /// from taking the slots the other plugins need.
+    pub max_concurrency: u32,
 }
 
 impl Default for Limits {
@@ -65,6 +71,7 @@ impl Default for Limits {
             timeout_ms: 200,
             memory_mib: 64,
             max_output_kib: 1024,
+            max_concurrency: 32,
         }
     }
 }
@@ -78,6 +85,8 @@ impl Limits {
     pub const MAX_MEMORY_MIB: u64 = 1024;
     /// The largest output cap accepted: the API server's request limit.
     pub const MAX_OUTPUT_KIB: u64 = 3 * 1024;
+    /// The largest `max-concurrency` accepted.
+    pub const MAX_CONCURRENCY: u32 = 1024;
 
     /// The deadline as a [`Duration`].
     pub fn timeout(&self) -> Duration {
@@ -112,6 +121,15 @@ impl Limits {
             return Err(ManifestError::OutOfRange(
                 "limits.max-output-kib",
                 Self::MAX_OUTPUT_KIB,
+            ));
+        }
+        if !in_range(
+            u64::from(self.max_concurrency),
+            u64::from(Self::MAX_CONCURRENCY),
+        ) {
+            return Err(ManifestError::OutOfRange(
+                "limits.max-concurrency",
+                u64::from(Self::MAX_CONCURRENCY),
             ));
         }
         Ok(())

@@ -5,6 +5,7 @@ mod bindings;
 mod compile;
 mod host;
 pub mod manifest;
+mod meter;
 mod outbound;
 mod request;
 mod runtime;
@@ -14,4 +15,6 @@ pub use bindings::types;
 pub use compile::{Origin, digest};
 pub use manifest::{FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use outbound::{HostPattern, Outbound};
-pub use runtime::{LoadError, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError};
+pub use runtime::{
+    CallError, LoadError, Overload, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError,
+};

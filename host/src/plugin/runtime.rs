@@ -5,16 +5,23 @@
 //! # Guarantees
 //! - No state survives between calls: each call instantiates the plugin anew
 //!   from its template (pooling allocator, copy-on-write memory images).
-//! - A call ends within its deadline: the engine's epoch ticks every
-//!   millisecond and a plugin past its deadline traps; a host call that
-//!   blocks (an outbound HTTP request) is cut off by a timer just after.
+//! - A call is charged its own time only (see [`meter`](super::meter)): the
+//!   engine's epoch ticks every millisecond and a plugin past `timeout-ms`
+//!   of its own time traps. Around that, a wall-clock bound ([`WALL_HEADROOM`]
+//!   past the deadline, inside the API server's timeout) ends a call the host
+//!   was too busy to finish as an [`Overload`], never as the plugin's failure.
+//! - Plugins share the host fairly: each has its own cap on concurrent
+//!   instances (`max-concurrency`) inside the global pool, long-running calls
+//!   take turns on at most all cores but one, and all instances together
+//!   stay within one memory budget.
 //! - A plugin reaches the network only if its manifest grants hosts, and
 //!   only those: `wasi:http` is linked for granted plugins alone, and every
 //!   request is checked against the grant (see `outbound`).
-//! - A plugin's failure is reported as a [`PluginFailure`], never as a panic
-//!   or a host error.
+//! - A plugin's failure is reported as a [`PluginFailure`], the host's lack
+//!   of capacity as an [`Overload`]; neither is a panic or a denial.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,11 +34,13 @@ use wasmtime::{
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, types};
 use super::compile::{self, Compiler};
-use super::host::{CapturedOutput, InstanceState, LogTag};
+use super::host::{CapturedOutput, InstanceState, LogTag, MemoryBudget, MemoryCap};
 use super::manifest::{Limits, Manifest};
+use super::meter::{LONG_CALL, Meter, Metered};
 use super::request::to_wit;
 use crate::review::AdmissionRequest;
 use crate::text::truncate;
+use crate::webhook::spec::WALL_HEADROOM;
 
 /// How often the engine's epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -40,9 +49,6 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// Slot decommits batched into one round of system calls.
 const DECOMMIT_BATCH: usize = 16;
-/// Extra time a call gets past its deadline before the host abandons it; the
-/// epoch trap normally ends it well before.
-const ABANDON_GRACE: Duration = Duration::from_millis(50);
 
 /// Sizing of the instance pool, and where compilations are cached.
 #[derive(Debug, Clone)]
@@ -52,6 +58,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// A folder for compiled components, reused across restarts.
     pub cache_dir: Option<PathBuf>,
+    /// Linear memory all instances together may hold, in MiB.
+    pub memory_budget_mib: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -59,6 +67,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_instances: 256,
             cache_dir: None,
+            memory_budget_mib: 1024,
         }
     }
 }
@@ -71,7 +80,18 @@ pub struct Runtime {
     linker: Linker<InstanceState>,
     /// The same plus `wasi:http`, for plugins granted outbound hosts.
     outbound_linker: Linker<InstanceState>,
-    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+}
+
+/// What the calls of all plugins share.
+struct Shared {
+    /// Instance slots: one per running instance.
+    slots: Semaphore,
+    max_instances: u32,
+    /// Turns for long-running calls: fewer than the cores.
+    turns: Arc<Semaphore>,
+    /// Linear memory of all live instances.
+    memory: Arc<MemoryBudget>,
 }
 
 /// A wasmtime error with its cause chain, usable as a `#[source]`.
@@ -127,6 +147,9 @@ pub enum LoadError {
     /// `validate-settings` itself failed (trapped, timed out, ...).
     #[error("validate-settings failed")]
     ValidateFailed(#[source] PluginFailure),
+    /// The host was too busy to run `validate-settings`.
+    #[error("validate-settings could not run")]
+    Overloaded(#[source] Overload),
     /// The compile task died.
     #[error("the compile task failed")]
     Join(#[from] tokio::task::JoinError),
@@ -140,9 +163,25 @@ pub enum PluginFailure {
     /// The plugin trapped or panicked.
     #[error("it crashed: {0}")]
     Trap(String),
-    /// The plugin ran past its deadline.
+    /// The plugin used more than its deadline of its own time.
     #[error("it ran past its {}ms deadline", .0.as_millis())]
     Deadline(Duration),
+    /// A long-running call did not end within its wall-clock bound while
+    /// taking turns with the other long-running calls.
+    #[error(
+        "it ran past its {}ms wall-clock bound as a long-running call ({}ms of its own time)",
+        .bound.as_millis(),
+        .used.as_millis()
+    )]
+    WallClock {
+        /// The bound.
+        bound: Duration,
+        /// Its own time when the bound passed.
+        used: Duration,
+    },
+    /// All of the plugin's own instances stayed busy until the bound.
+    #[error("all {0} of its instances stayed busy (its max-concurrency)")]
+    Saturated(u32),
     /// The plugin tried to grow its memory past its cap.
     #[error("it exceeded its memory limit of {} MiB", .0 >> 20)]
     Memory(usize),
@@ -168,6 +207,34 @@ pub enum PluginFailure {
     PatchDoesNotApply(String),
 }
 
+/// Why the host, not the plugin, could not run a call: answered as 503 so
+/// the API server's failure policy and the client's retry decide, never as a
+/// denial.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Overload {
+    /// Every instance slot stayed taken.
+    #[error("all {0} plugin instance slots stayed busy")]
+    Slots(u32),
+    /// The call did not end within its wall-clock bound though the plugin
+    /// had not used its deadline: the host was too busy.
+    #[error("the host was too busy to finish it within {}ms", .0.as_millis())]
+    Busy(Duration),
+    /// The instances together reached the host's memory budget.
+    #[error("the plugins' shared memory budget is used up")]
+    Memory,
+}
+
+/// How a call failed: the plugin's fault, or the host's lack of capacity.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The plugin failed; its failure policy decides the answer.
+    #[error(transparent)]
+    Plugin(#[from] PluginFailure),
+    /// The host could not run it.
+    #[error(transparent)]
+    Overloaded(#[from] Overload),
+}
+
 /// Where in a call an error arose.
 enum Stage {
     Instantiate,
@@ -185,6 +252,18 @@ impl fmt::Display for DeadlineReached {
 }
 
 impl std::error::Error for DeadlineReached {}
+
+/// The error the epoch callback raises when a call passes its wall-clock bound.
+#[derive(Debug)]
+struct WallReached;
+
+impl fmt::Display for WallReached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wall-clock bound reached")
+    }
+}
+
+impl std::error::Error for WallReached {}
 
 impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption, async
@@ -226,7 +305,14 @@ impl Runtime {
             compiler: Compiler::new(engine, config.cache_dir.clone()),
             linker,
             outbound_linker,
-            slots: Arc::new(Semaphore::new(instances as usize)),
+            shared: Arc::new(Shared {
+                slots: Semaphore::new(instances as usize),
+                max_instances: instances,
+                turns: Arc::new(Semaphore::new(long_call_turns())),
+                memory: Arc::new(MemoryBudget::new(
+                    usize::try_from(config.memory_budget_mib << 20).unwrap_or(usize::MAX),
+                )),
+            }),
         })
     }
 
@@ -268,14 +354,16 @@ impl Runtime {
         let plugin = Plugin {
             name: name.into(),
             digest,
+            own_slots: Semaphore::new(manifest.limits.max_concurrency as usize),
             manifest,
             pre,
-            slots: self.slots.clone(),
+            shared: self.shared.clone(),
         };
         match plugin.validate_settings().await {
             Ok(Ok(())) => Ok(plugin),
             Ok(Err(message)) => Err(LoadError::Settings(message)),
-            Err(failure) => Err(LoadError::ValidateFailed(failure)),
+            Err(CallError::Plugin(failure)) => Err(LoadError::ValidateFailed(failure)),
+            Err(CallError::Overloaded(overload)) => Err(LoadError::Overloaded(overload)),
         }
     }
 }
@@ -285,6 +373,15 @@ impl Runtime {
     pub fn forget_unused(&self, in_use: &[&str]) {
         self.compiler.retain(in_use);
     }
+}
+
+/// How many long-running calls may run at once: all cores but one, so the
+/// short calls always have a core.
+fn long_call_turns() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .saturating_sub(1)
+        .max(1)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
@@ -309,7 +406,9 @@ pub struct Plugin {
     digest: String,
     manifest: Manifest,
     pre: AdmissionPluginPre<InstanceState>,
-    slots: Arc<Semaphore>,
+    /// Its own instance slots (`max-concurrency`).
+    own_slots: Semaphore,
+    shared: Arc<Shared>,
 }
 
 impl Plugin {
@@ -328,14 +427,16 @@ impl Plugin {
         &self.digest
     }
 
-    /// Runs `review` in a fresh instance.
+    /// Runs `review` in a fresh instance, giving up on it as overloaded at
+    /// `wall_bound` (see [`Plugin::wall_bound`]).
     pub async fn review(
         &self,
         request: &AdmissionRequest<'_>,
-    ) -> Result<types::Response, PluginFailure> {
+        wall_bound: Instant,
+    ) -> Result<types::Response, CallError> {
         let settings = &self.manifest.settings_json;
         let request = to_wit(request);
-        self.call(&request.uid, async |plugin, store| {
+        self.call(&request.uid, wall_bound, async |plugin, store| {
             plugin
                 .wicket_admission_plugin()
                 .call_review(store, &request, settings)
@@ -344,31 +445,59 @@ impl Plugin {
         .await
     }
 
+    /// The wall-clock bound of a call starting now: its deadline plus
+    /// [`WALL_HEADROOM`].
+    pub fn wall_bound(&self) -> Instant {
+        Instant::now() + self.manifest.limits.timeout() + WALL_HEADROOM
+    }
+
     /// Runs `validate-settings` in a fresh instance.
-    async fn validate_settings(&self) -> Result<Result<(), String>, PluginFailure> {
+    async fn validate_settings(&self) -> Result<Result<(), String>, CallError> {
         let settings = &self.manifest.settings_json;
-        self.call("validate-settings", async |plugin, store| {
-            plugin
-                .wicket_admission_plugin()
-                .call_validate_settings(store, settings)
-                .await
-        })
+        self.call(
+            "validate-settings",
+            self.wall_bound(),
+            async |plugin, store| {
+                plugin
+                    .wicket_admission_plugin()
+                    .call_validate_settings(store, settings)
+                    .await
+            },
+        )
         .await
     }
 
-    /// Instantiates the plugin in a new store with its limits and runs `body`,
-    /// turning every way the call can go wrong into a [`PluginFailure`].
+    /// Takes a slot, instantiates the plugin in a new store with its limits
+    /// and runs `body`, turning every way the call can go wrong into a
+    /// [`CallError`].
     async fn call<R>(
         &self,
         uid: &str,
+        wall_bound: Instant,
         body: impl AsyncFnOnce(&AdmissionPlugin, &mut Store<InstanceState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginFailure> {
+    ) -> Result<R, CallError> {
         let limits = &self.manifest.limits;
-        let _slot = self
-            .slots
-            .acquire()
+        let wall_bound = tokio::time::Instant::from_std(wall_bound);
+        // A closed semaphore and a timeout both mean no slot. A call that had
+        // to wait for one of its plugin's own slots and then runs out of time
+        // failed for its plugin's load, not the host's.
+        let meter = Arc::new(Meter::default());
+        let _own_slot = match self.own_slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => {
+                meter.waited_for_own_slot();
+                tokio::time::timeout_at(wall_bound, self.own_slots.acquire())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or(PluginFailure::Saturated(limits.max_concurrency))?
+            }
+        };
+        let _slot = tokio::time::timeout_at(wall_bound, self.shared.slots.acquire())
             .await
-            .map_err(|_| PluginFailure::Instantiate("the runtime is shutting down".into()))?;
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(Overload::Slots(self.shared.max_instances))?;
         let output = CapturedOutput::default();
         let tag = LogTag {
             plugin: self.name.clone(),
@@ -379,59 +508,108 @@ impl Plugin {
             InstanceState::new(
                 tag,
                 limits.memory_bytes(),
+                self.shared.memory.clone(),
                 self.manifest.outbound.clone(),
                 &output,
             ),
         );
         store.limiter(|state| state.limiter());
-        let deadline = Instant::now() + limits.timeout();
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineReached))
-            } else {
-                Ok(wasmtime::UpdateDeadline::Yield(1))
+        store.epoch_deadline_callback({
+            let meter = meter.clone();
+            let turns = self.shared.turns.clone();
+            let deadline = limits.timeout();
+            let wall_bound = wall_bound.into_std();
+            move |_| {
+                meter.end_turn();
+                let used = meter.used();
+                if used >= deadline {
+                    return Err(wasmtime::Error::new(DeadlineReached));
+                }
+                if Instant::now() >= wall_bound {
+                    return Err(wasmtime::Error::new(WallReached));
+                }
+                meter.yielding();
+                Ok(match used >= LONG_CALL {
+                    true => wasmtime::UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(meter.clone().take_turn(turns.clone())),
+                    ),
+                    false => wasmtime::UpdateDeadline::Yield(1),
+                })
             }
         });
 
-        let run = async {
-            let plugin = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|err| (Stage::Instantiate, err))?;
-            body(&plugin, &mut store)
-                .await
-                .map_err(|err| (Stage::Call, err))
-        };
-        let outcome = tokio::time::timeout(limits.timeout() + ABANDON_GRACE, run).await;
+        let mut run = Metered::new(
+            async {
+                let plugin = self
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|err| (Stage::Instantiate, err))?;
+                body(&plugin, &mut store)
+                    .await
+                    .map_err(|err| (Stage::Call, err))
+            },
+            meter.clone(),
+        );
+        // The epoch callback ends a running call at the bound; this timer
+        // ends one blocked in a host call (an outbound request).
+        let outcome = tokio::time::timeout_at(wall_bound, &mut run).await;
+        let used = run.used();
+        drop(run);
         let result = match outcome {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, &output)),
-            Err(_elapsed) => Err(PluginFailure::Deadline(limits.timeout())),
+            Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, &meter, &output)),
+            Err(_elapsed) => Err(self.past_bound(used, &meter)),
         };
+        drop(store);
         self.log_output(uid, &output);
         result
     }
 
-    /// Names the cause of a failed call. The deadline and the memory cap
+    /// What passing the wall-clock bound means: the plugin's failure if it
+    /// used its deadline, ran long or waited for its own busy instances; the
+    /// host's overload otherwise.
+    fn past_bound(&self, used: Duration, meter: &Meter) -> CallError {
+        let limits = &self.manifest.limits;
+        if used >= limits.timeout() {
+            return PluginFailure::Deadline(limits.timeout()).into();
+        }
+        let bound = limits.timeout() + WALL_HEADROOM;
+        if meter.was_long() {
+            return PluginFailure::WallClock { bound, used }.into();
+        }
+        match meter.had_to_wait_for_own_slot() {
+            true => PluginFailure::Saturated(limits.max_concurrency).into(),
+            false => Overload::Busy(bound).into(),
+        }
+    }
+
+    /// Names the cause of a failed call. The deadline and the memory caps
     /// can be hit while instantiating as well as while running.
     fn classify(
         &self,
         stage: Stage,
         error: wasmtime::Error,
         store: &Store<InstanceState>,
+        meter: &Meter,
         output: &CapturedOutput,
-    ) -> PluginFailure {
+    ) -> CallError {
         let limits = &self.manifest.limits;
         if error.is::<DeadlineReached>() {
-            return PluginFailure::Deadline(limits.timeout());
+            return PluginFailure::Deadline(limits.timeout()).into();
         }
-        if store.data().limiter_hit() {
-            return PluginFailure::Memory(limits.memory_bytes());
+        if error.is::<WallReached>() {
+            return self.past_bound(meter.used(), meter);
+        }
+        match store.data().memory_cap_hit() {
+            Some(MemoryCap::Plugin) => return PluginFailure::Memory(limits.memory_bytes()).into(),
+            Some(MemoryCap::Host) => return Overload::Memory.into(),
+            None => {}
         }
         if let Stage::Instantiate = stage {
-            return PluginFailure::Instantiate(format!("{error:#}"));
+            return PluginFailure::Instantiate(format!("{error:#}")).into();
         }
         tracing::debug!(plugin = %self.name, error = ?error, "plugin trapped");
         let detail = match output.panic_message() {
@@ -441,7 +619,7 @@ impl Plugin {
                 None => format!("{error:#}"),
             },
         };
-        PluginFailure::Trap(truncate(&detail, 512).to_owned())
+        PluginFailure::Trap(truncate(&detail, 512).to_owned()).into()
     }
 
     /// Sends what the plugin wrote to stdout/stderr to the log.

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::admit::Verdict;
+use crate::admit::{Decision, Verdict};
+use crate::plugin::Overload;
 
 /// Review counts, updated without locks.
 #[derive(Debug, Default)]
@@ -13,6 +14,7 @@ pub struct Counters {
     requests: AtomicU64,
     denials: AtomicU64,
     failures: AtomicU64,
+    shed: AtomicU64,
 }
 
 /// A reading of [`Counters`].
@@ -24,11 +26,21 @@ pub struct CountersView {
     pub denials: u64,
     /// Reviews where a plugin failed, whatever its failure policy answered.
     pub failures: u64,
+    /// Reviews answered 503 because the host was overloaded (not counted in
+    /// `requests`).
+    pub shed: u64,
 }
 
 impl Counters {
-    /// Counts one review that ended with `verdict`.
-    pub fn record(&self, verdict: Verdict) {
+    /// Counts one review: judged, or shed as overloaded.
+    pub fn record(&self, judged: &Result<Decision, Overload>) {
+        let verdict = match judged {
+            Ok(decision) => decision.verdict,
+            Err(_) => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
         self.requests.fetch_add(1, Ordering::Relaxed);
         let counter = match verdict {
             Verdict::Allowed => return,
@@ -44,6 +56,7 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             denials: self.denials.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            shed: self.shed.load(Ordering::Relaxed),
         }
     }
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ pub use scan::PIPELINES_FILE;
 
 use crate::admit::{self, Decision};
 use crate::pipeline::Pipeline;
-use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Plugin, Runtime, digest};
+use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Overload, Plugin, Runtime, digest};
 use crate::review::AdmissionRequest;
 use crate::text::{is_dns_label, with_causes};
 use crate::webhook::Target;
@@ -52,11 +52,16 @@ impl Served {
         &self.plugin
     }
 
-    /// Runs the plugin on `request`, decides the answer and counts it.
-    pub async fn judge(&self, request: &AdmissionRequest<'_>) -> Decision {
-        let decision = admit::judge(&self.plugin, request).await;
-        self.counters.record(decision.verdict);
-        decision
+    /// Runs the plugin on `request` (given up as overloaded at
+    /// `wall_bound`), decides the answer and counts it.
+    pub async fn judge(
+        &self,
+        request: &AdmissionRequest<'_>,
+        wall_bound: Instant,
+    ) -> Result<Decision, Overload> {
+        let judged = admit::judge(&self.plugin, request, wall_bound).await;
+        self.counters.record(&judged);
+        judged
     }
 }
 

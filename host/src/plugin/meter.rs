@@ -1,0 +1,212 @@
+//! What one call charges its plugin against `timeout-ms`: the CPU time of
+//! the threads while they run it, and the time it waits on its own I/O (an
+//! outbound request) — but not the time it waits for a worker thread, for
+//! the CPU, or for its turn among long-running calls. A busy host therefore
+//! never makes a plugin miss its deadline; the wall-clock bound around each
+//! call catches the host being too busy, as an overload, not as a failure.
+//!
+//! Long-running calls (past [`LONG_CALL`] of their own time) take turns: each
+//! slice of one needs a permit of a small semaphore, so looping plugins share
+//! at most that many cores and the other plugins keep the rest.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rustix::time::{ClockId, clock_gettime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Own time after which a call counts as long-running and takes turns.
+pub const LONG_CALL: Duration = Duration::from_millis(10);
+
+/// The running total of one call, shared by the poll wrapper ([`Metered`])
+/// and the engine's epoch callback; both run on the thread polling the call.
+#[derive(Default)]
+pub struct Meter {
+    /// Own time of the polls and I/O waits that have ended.
+    charged_ns: AtomicU64,
+    /// Thread CPU time when the current poll began.
+    poll_cpu_start_ns: AtomicU64,
+    /// Whether the call's last `Pending` was a yield to the scheduler (not
+    /// charged) rather than a wait on its own I/O (charged).
+    yielded: AtomicBool,
+    /// Whether the call has been long-running (it took turns).
+    long: AtomicBool,
+    /// Whether the call had to wait for one of its plugin's own slots.
+    waited_for_own_slot: AtomicBool,
+    /// The turn a long-running call holds for its current slice.
+    turn: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Meter {
+    /// Own time so far, from inside a poll.
+    pub fn used(&self) -> Duration {
+        let polling =
+            thread_cpu_ns().saturating_sub(self.poll_cpu_start_ns.load(Ordering::Relaxed));
+        Duration::from_nanos(self.charged_ns.load(Ordering::Relaxed) + polling)
+    }
+
+    /// Own time so far, from outside a poll, while the call is `Pending`
+    /// since `pending_since`.
+    fn used_while_pending(&self, pending_since: Option<Instant>) -> Duration {
+        let waiting = match (pending_since, self.yielded.load(Ordering::Relaxed)) {
+            (Some(since), false) => since.elapsed(),
+            _ => Duration::ZERO,
+        };
+        Duration::from_nanos(self.charged_ns.load(Ordering::Relaxed)) + waiting
+    }
+
+    /// Whether the call ever took turns as a long-running call.
+    pub fn was_long(&self) -> bool {
+        self.long.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the call had to wait for one of its plugin's own slots.
+    pub fn waited_for_own_slot(&self) {
+        self.waited_for_own_slot.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the call had to wait for one of its plugin's own slots: time
+    /// it then lacks was lost to its own plugin's load.
+    pub fn had_to_wait_for_own_slot(&self) -> bool {
+        self.waited_for_own_slot.load(Ordering::Relaxed)
+    }
+
+    /// Marks the coming `Pending` as a yield to the scheduler, so the wait
+    /// that follows is not charged.
+    pub fn yielding(&self) {
+        self.yielded.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends the current slice's turn, if the call holds one.
+    pub fn end_turn(&self) {
+        self.turn
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+    }
+
+    /// Waits for a turn among long-running calls and holds it until the next
+    /// [`end_turn`](Meter::end_turn).
+    pub async fn take_turn(self: Arc<Self>, turns: Arc<Semaphore>) {
+        self.long.store(true, Ordering::Relaxed);
+        // The semaphore is never closed; without a permit the call simply
+        // runs its slice unthrottled.
+        if let Ok(permit) = turns.acquire_owned().await {
+            *self
+                .turn
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = Some(permit);
+        }
+    }
+
+    fn charge(&self, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.charged_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// A call's future, with each poll's CPU time and each wait on its own I/O
+/// charged to its [`Meter`].
+pub struct Metered<F> {
+    inner: Pin<Box<F>>,
+    meter: Arc<Meter>,
+    pending_since: Option<Instant>,
+}
+
+impl<F: Future> Metered<F> {
+    /// Wraps `inner`, charging `meter`.
+    pub fn new(inner: F, meter: Arc<Meter>) -> Metered<F> {
+        Metered {
+            inner: Box::pin(inner),
+            meter,
+            pending_since: None,
+        }
+    }
+
+    /// Own time so far, between polls.
+    pub fn used(&self) -> Duration {
+        self.meter.used_while_pending(self.pending_since)
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if let Some(since) = this.pending_since.take()
+            && !this.meter.yielded.swap(false, Ordering::Relaxed)
+        {
+            this.meter.charge(since.elapsed());
+        }
+        let cpu_start = thread_cpu_ns();
+        this.meter
+            .poll_cpu_start_ns
+            .store(cpu_start, Ordering::Relaxed);
+        let poll = this.inner.as_mut().poll(cx);
+        this.meter.charge(Duration::from_nanos(
+            thread_cpu_ns().saturating_sub(cpu_start),
+        ));
+        if poll.is_pending() {
+            this.pending_since = Some(Instant::now());
+        }
+        poll
+    }
+}
+
+/// The CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let time = clock_gettime(ClockId::ThreadCPUTime);
+    u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(time.tv_nsec).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs on this thread until it has used `time` of CPU.
+    fn spin_cpu(time: Duration) {
+        let start = thread_cpu_ns();
+        while Duration::from_nanos(thread_cpu_ns() - start) < time {
+            std::hint::black_box(());
+        }
+    }
+
+    fn charged(meter: &Meter) -> Duration {
+        Duration::from_nanos(meter.charged_ns.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test]
+    async fn running_is_charged_and_a_wait_after_a_yield_is_not() {
+        let meter = Arc::new(Meter::default());
+        let inner = meter.clone();
+        Metered::new(
+            async move {
+                spin_cpu(Duration::from_millis(20));
+                inner.yielding();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            },
+            meter.clone(),
+        )
+        .await;
+        let used = charged(&meter);
+        assert!(used >= Duration::from_millis(20), "{used:?}");
+        assert!(used < Duration::from_millis(300), "{used:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_on_its_own_io_is_charged() {
+        let meter = Arc::new(Meter::default());
+        Metered::new(
+            tokio::time::sleep(Duration::from_millis(300)),
+            meter.clone(),
+        )
+        .await;
+        assert!(charged(&meter) >= Duration::from_millis(300));
+    }
+}
