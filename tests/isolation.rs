@@ -145,7 +145,10 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
         let client = client.clone();
         loops.spawn(async move {
             client
-                .post("/validate/loop", fixture_with_uid(POD, &format!("loop-{i}")))
+                .post(
+                    "/validate/loop",
+                    fixture_with_uid(POD, &format!("loop-{i}")),
+                )
                 .await
                 .unwrap()
         });

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::connections::ConnectionLimits;
 use crate::plugin::RuntimeConfig;
 use crate::tls::TlsSource;
 use crate::webhook::Registration;
@@ -11,6 +12,10 @@ use crate::webhook::Registration;
 /// The API server's own limit on a request body; a larger review cannot
 /// come from it.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Request bodies being read and reviewed at once, in bytes: about twenty
+/// of the largest the API server sends, thousands of usual ones.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// Every interface, on the port webhook servers conventionally use.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -30,6 +35,10 @@ pub struct ServeConfig {
     pub tls: TlsSource,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// Bytes of request bodies held at once; past it reviews get 503.
+    pub body_budget_bytes: usize,
+    /// The webhook listener's connection budget.
+    pub connections: ConnectionLimits,
     /// Instance pool sizing.
     pub runtime: RuntimeConfig,
     /// How long in-flight requests may take to finish on shutdown.
@@ -50,6 +59,8 @@ impl ServeConfig {
                 names: crate::tls::LOCAL_NAMES.map(str::to_owned).to_vec(),
             },
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            connections: ConnectionLimits::default(),
             runtime: RuntimeConfig::default(),
             shutdown_grace: Duration::from_secs(20),
             register: None,

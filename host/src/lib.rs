@@ -12,6 +12,7 @@
 pub mod admit;
 pub mod check;
 pub mod config;
+pub mod connections;
 pub mod manifests;
 pub mod patch;
 pub mod pipeline;

@@ -4,10 +4,12 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
 use wicket::check::CheckConfig;
+use wicket::connections::ConnectionLimits;
 use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
 use wicket::tls::TlsSource;
@@ -198,6 +200,20 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = wicket::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Request bodies held at once (read and under review), in MiB; past
+    /// it, reviews are answered 503.
+    #[arg(long, default_value_t = wicket::config::DEFAULT_BODY_BUDGET_BYTES >> 20)]
+    body_budget_mib: usize,
+    /// Connections open at once; more are closed as soon as accepted.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a connection may take from its TLS handshake to its first
+    /// request (and for the handshake itself).
+    #[arg(long, default_value_t = ConnectionLimits::default().first_request_timeout.as_secs())]
+    first_request_timeout: u64,
+    /// Seconds without traffic after which a connection is closed.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
     /// Plugin instances that may run at once, all plugins together; a review
     /// that gets no slot in time is answered 503.
     #[arg(long, default_value_t = RuntimeConfig::default().max_instances)]
@@ -247,6 +263,14 @@ impl ServeArgs {
             listen: self.listen,
             tls,
             max_body_bytes: self.max_body_bytes,
+            body_budget_bytes: self.body_budget_mib << 20,
+            connections: ConnectionLimits {
+                max_connections: self.max_connections,
+                handshake_timeout: Duration::from_secs(self.first_request_timeout),
+                first_request_timeout: Duration::from_secs(self.first_request_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                ..ConnectionLimits::default()
+            },
             runtime: RuntimeConfig {
                 max_instances: self.max_instances,
                 cache_dir: self.cache_dir,

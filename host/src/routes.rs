@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde_json::json;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::admit::Decision;
 use crate::pipeline::Pipeline;
@@ -43,9 +44,29 @@ const OVERSIZE_DRAIN_FACTOR: usize = 4;
 /// What the handlers share.
 pub struct AppState {
     /// The live plugin set.
-    pub registry: Arc<Registry>,
+    registry: Arc<Registry>,
     /// The largest request body accepted.
-    pub max_body_bytes: usize,
+    max_body_bytes: usize,
+    /// Bytes of request bodies that may be held at once, shared by all
+    /// connections: one permit per byte, reserved before a body is read.
+    body_budget: Semaphore,
+}
+
+impl AppState {
+    /// Serves `registry`, accepting bodies up to `max_body_bytes` and
+    /// holding at most `body_budget_bytes` (at least one largest body) of
+    /// them at once.
+    pub fn new(registry: Arc<Registry>, max_body_bytes: usize, body_budget_bytes: usize) -> Self {
+        AppState {
+            registry,
+            max_body_bytes,
+            body_budget: Semaphore::new(
+                body_budget_bytes
+                    .max(max_body_bytes)
+                    .min(Semaphore::MAX_PERMITS),
+            ),
+        }
+    }
 }
 
 /// The router with every route.
@@ -60,12 +81,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn mutate(state: State<Arc<AppState>>, name: Path<String>, body: Body) -> Response {
-    admission(&state, Mode::Mutating, &name, body).await
+async fn mutate(state: State<Arc<AppState>>, name: Path<String>, request: Request) -> Response {
+    admission(&state, Mode::Mutating, &name, request).await
 }
 
-async fn validate(state: State<Arc<AppState>>, name: Path<String>, body: Body) -> Response {
-    admission(&state, Mode::Validating, &name, body).await
+async fn validate(state: State<Arc<AppState>>, name: Path<String>, request: Request) -> Response {
+    admission(&state, Mode::Validating, &name, request).await
 }
 
 async fn healthz() -> &'static str {
@@ -110,7 +131,7 @@ impl Target {
 }
 
 /// Serves one admission review with the plugin or pipeline `name`.
-async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Response {
+async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -> Response {
     let started = Instant::now();
     let snapshot = state.registry.snapshot();
     let target = match snapshot.lookup(mode, name) {
@@ -133,7 +154,13 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
         }
     };
     drop(snapshot);
-    let body = match read_body(body, state.max_body_bytes).await {
+    // Held until the answer is sent: the body and what is decoded from it
+    // live that long.
+    let _reserved = match state.reserve_body(request.headers()) {
+        Ok(reserved) => reserved,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let body = match read_body(request.into_body(), state.max_body_bytes).await {
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
     };
@@ -160,6 +187,23 @@ async fn admission(state: &AppState, mode: Mode, name: &str, body: Body) -> Resp
     log_review(name, &review.request, &decision, started);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
+}
+
+impl AppState {
+    /// Reserves room for a body of the declared length (the largest accepted
+    /// when none is declared), or refuses the request while the bodies
+    /// already being read and reviewed hold the whole budget.
+    fn reserve_body(&self, headers: &HeaderMap) -> Result<SemaphorePermit<'_>, Refusal> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok()?.parse::<usize>().ok());
+        let bytes = declared
+            .unwrap_or(self.max_body_bytes)
+            .min(self.max_body_bytes);
+        self.body_budget
+            .try_acquire_many(u32::try_from(bytes).unwrap_or(u32::MAX))
+            .map_err(|_| Refusal::BodiesOverBudget)
+    }
 }
 
 /// Reads the whole body, refusing one over `limit` bytes or one that is too
@@ -214,6 +258,12 @@ fn log_review(name: &str, request: &AdmissionRequest<'_>, decision: &Decision, s
     );
 }
 
+/// A 503 that asks the client to retry in a second (the API server itself
+/// applies the webhook's failure policy).
+fn with_retry_after(response: impl IntoResponse) -> Response {
+    ([(header::RETRY_AFTER, "1")], response).into_response()
+}
+
 /// Why a request was not reviewed at all.
 enum Refusal {
     NoRoute,
@@ -232,6 +282,8 @@ enum Refusal {
     },
     SlowBody,
     BodyRead(String),
+    /// The bodies being read and reviewed hold the whole byte budget.
+    BodiesOverBudget,
     /// The host could not run the review in time: 503, so that the API
     /// server applies the webhook's failure policy, never a denial.
     Overloaded {
@@ -287,19 +339,22 @@ impl IntoResponse for Refusal {
                 StatusCode::BAD_REQUEST,
                 json!({"error": format!("cannot read the body: {reason}")}),
             ),
+            Refusal::BodiesOverBudget => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "wicket is overloaded: the request bodies being reviewed use its whole memory budget"}),
+            ),
             Refusal::Overloaded {
                 name,
                 uid,
                 overload,
             } => {
+                // The one line for this review: it names the review.
                 tracing::warn!(plugin = %name, %uid, cause = %overload, "review shed: overloaded");
                 let error = format!("wicket is overloaded: {name}: {overload}");
-                return (
+                return with_retry_after((
                     StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    axum::Json(json!({"error": error})),
-                )
-                    .into_response();
+                    axum::Json(json!({ "error": error })),
+                ));
             }
         };
         // One line per refused request: a 404 is an ordinary miss, a bad
@@ -311,6 +366,9 @@ impl IntoResponse for Refusal {
             }
             _ => tracing::warn!(status = status.as_u16(), %error, "request refused"),
         }
-        (status, axum::Json(body)).into_response()
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => with_retry_after((status, axum::Json(body))),
+            _ => (status, axum::Json(body)).into_response(),
+        }
     }
 }

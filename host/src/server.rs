@@ -7,20 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
 use crate::plugin::Runtime;
 use crate::registry::{PluginSet, Registry};
 use crate::routes::{self, AppState};
 use crate::webhook::register;
-use crate::{tls, watch};
-
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{connections, tls, watch};
 
 /// Loads the plugins and serves them until SIGTERM or SIGINT.
 ///
@@ -54,9 +50,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             config.plugins_dir.display()
         )
     })?;
-    let listener = std::net::TcpListener::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
         .with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     announce(address, &registry.snapshot(), tls.trust_file.as_deref());
     if let (Some(client), Some(registration)) = (kube_client, config.register.clone()) {
@@ -69,23 +65,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(tls.keeper.run(rereads.certificates));
 
-    let state = AppState {
-        registry,
-        max_body_bytes: config.max_body_bytes,
-    };
-    let handle = Handle::new();
-    tokio::spawn(drain_on_signal(handle.clone(), config.shutdown_grace));
-    let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.config))?
-        .handle(handle);
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    server
-        .serve(routes::router(Arc::new(state)).into_make_service())
-        .await
-        .context("serving")?;
+    let state = AppState::new(registry, config.max_body_bytes, config.body_budget_bytes);
+    connections::serve(
+        listener,
+        Some(TlsAcceptor::from(tls.config)),
+        routes::router(Arc::new(state)),
+        config.connections.clone(),
+        shutdown_signal(config.shutdown_grace),
+        config.shutdown_grace,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -135,9 +124,9 @@ fn announce(address: SocketAddr, plugins: &PluginSet, trust_file: Option<&Path>)
     }
 }
 
-/// Waits for SIGTERM or SIGINT, then stops accepting and lets in-flight
-/// requests finish for up to `grace`.
-async fn drain_on_signal(handle: Handle<SocketAddr>, grace: Duration) {
+/// Resolves on SIGTERM or SIGINT: the server then stops accepting and lets
+/// in-flight requests finish for up to `grace`.
+async fn shutdown_signal(grace: Duration) {
     let terminate = async {
         match signal(SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -157,5 +146,4 @@ async fn drain_on_signal(handle: Handle<SocketAddr>, grace: Duration) {
         grace_s = grace.as_secs(),
         "shutting down: draining in-flight requests"
     );
-    handle.graceful_shutdown(Some(grace));
 }

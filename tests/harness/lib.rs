@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 pub mod apiserver;
 pub mod etcd;
 pub mod pki;
+pub mod raw;
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
@@ -448,18 +449,7 @@ impl Client {
     }
 
     fn build(ca_file: &Path, base_url: &str, http2: bool, reuse: bool) -> Client {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
-            roots.add(cert.expect("CA PEM")).expect("CA certificate");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = client_tls(ca_file);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only();
@@ -621,6 +611,22 @@ fn check_apiserver_rules(
             Ok(Some(patch))
         }
     }
+}
+
+/// A TLS client configuration trusting the CAs in `ca_file`.
+pub fn client_tls(ca_file: &Path) -> rustls::ClientConfig {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 /// Polls `probe` every 20 ms until it returns `Some`, and panics naming

@@ -254,6 +254,7 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
             "timeoutMs": manifest.limits.timeout_ms,
             "memoryMib": manifest.limits.memory_mib,
             "maxOutputKib": manifest.limits.max_output_kib,
+            "maxConcurrency": manifest.limits.max_concurrency,
         })),
         "outbound": manifest.and_then(|manifest| manifest.outbound.as_ref()).map(|outbound| json!({
             "allowedHosts": outbound.host_list(),

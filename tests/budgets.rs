@@ -1,0 +1,224 @@
+//! Budgets against hostile clients and plugins, through the real binary:
+//! silent connections are closed, connections past the cap are refused at
+//! once, idle HTTP/2 connections end, stalled bodies cannot hold more than
+//! the byte budget, and instances cannot take more than the shared memory
+//! budget — each refused as 503 (the host's overload), and good reviews
+//! answered once the pressure is gone.
+
+use bytes::Bytes;
+use http_body_util::{Channel, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use wicket_tests::raw::{PATIENCE, closed_by_server};
+use wicket_tests::{PluginDir, Wicket, eventually, fixture, fixture_with_uid};
+
+const POD: &str = "v1-pod-create-plain.json";
+
+fn allow_plugin() -> PluginDir {
+    PluginDir::new().misbehave("allow", "validating", "fail", "allow", "")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_are_closed_at_the_first_request_deadline() {
+    let wicket = Wicket::start_with(allow_plugin(), &["--first-request-timeout", "1"]).unwrap();
+    let mut silent_tls = Vec::new();
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        for _ in 0..25 {
+            silent_tls.push(wicket.tls(alpn).await.unwrap());
+        }
+    }
+    let mut silent_tcp = Vec::new();
+    for _ in 0..25 {
+        silent_tcp.push(wicket.tcp().await.unwrap());
+    }
+    let answer = wicket
+        .client()
+        .review("/validate/allow", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(answer.response["allowed"], true);
+    for stream in &mut silent_tls {
+        closed_by_server(stream, "a TLS connection that sent nothing").await;
+    }
+    for stream in &mut silent_tcp {
+        closed_by_server(stream, "a TCP connection that never shook hands").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_are_closed_at_once() {
+    let wicket = Wicket::start_with(
+        allow_plugin(),
+        &["--max-connections", "4", "--first-request-timeout", "600"],
+    )
+    .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(wicket.tls(b"http/1.1").await.unwrap());
+    }
+    let refused = tokio::time::timeout(PATIENCE, wicket.tls(b"http/1.1"))
+        .await
+        .expect("a connection past the cap is answered, not queued");
+    assert!(refused.is_err(), "a fifth connection is refused");
+    assert!(wicket.log().contains("too many open connections"));
+    held.pop();
+    let answer = wicket
+        .client()
+        .review("/validate/allow", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(answer.response["allowed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_http2_connections_are_closed() {
+    let wicket = Wicket::start_with(allow_plugin(), &["--idle-timeout", "1"]).unwrap();
+    let stream = wicket.tls(b"h2").await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::post("/validate/allow")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(fixture(POD))))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let ended = tokio::time::timeout(PATIENCE, connection).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection is closed");
+}
+
+/// Starts a review whose body declares `length` bytes over HTTP/1.1 and
+/// sends only the first few: the connection it returns holds the request
+/// open mid-body.
+async fn stalled_http1_body(wicket: &Wicket, length: usize) -> TlsStream<TcpStream> {
+    let mut stream = wicket.tls(b"http/1.1").await.unwrap();
+    let head = format!(
+        "POST /validate/allow HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n{{\"apiVersion\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    stream
+}
+
+/// Waits until a small review is shed with 503 and `Retry-After`, the sign
+/// that the stalled bodies hold the whole byte budget.
+async fn until_shed(wicket: &Wicket) {
+    let client = wicket.client();
+    let error = eventually(
+        "small reviews shed while the budget is held",
+        PATIENCE,
+        async || {
+            let answer = client
+                .post("/validate/allow", fixture_with_uid(POD, "probe"))
+                .await
+                .unwrap();
+            (answer.status == 503).then(|| answer.json()["error"].as_str().unwrap().to_owned())
+        },
+    )
+    .await;
+    assert!(error.contains("memory budget"), "{error}");
+}
+
+/// Waits until a small review is answered again.
+async fn until_answered(wicket: &Wicket) {
+    let client = wicket.client();
+    eventually(
+        "reviews answered once the budget is free",
+        PATIENCE,
+        async || {
+            let answer = client.post("/validate/allow", fixture(POD)).await.unwrap();
+            (answer.status == 200).then_some(())
+        },
+    )
+    .await;
+}
+
+const SMALL_BODY_BUDGET: &[&str] = &["--body-budget-mib", "4", "--max-body-bytes", "1048576"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_http1_bodies_cannot_hold_more_than_the_byte_budget() {
+    let wicket = Wicket::start_with(allow_plugin(), SMALL_BODY_BUDGET).unwrap();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stalled_http1_body(&wicket, 1 << 20).await);
+    }
+    until_shed(&wicket).await;
+    drop(stalled);
+    until_answered(&wicket).await;
+    assert!(
+        wicket.log().contains("status=503"),
+        "the refusals were logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_http2_streams_cannot_hold_more_than_the_byte_budget() {
+    let wicket = Wicket::start_with(allow_plugin(), SMALL_BODY_BUDGET).unwrap();
+    let stream = wicket.tls(b"h2").await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let mut body_senders = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..4 {
+        let (mut body_sender, body) = Channel::<Bytes, std::convert::Infallible>::new(1);
+        body_sender
+            .send_data(Bytes::from_static(b"{\"apiVersion\":"))
+            .await
+            .unwrap();
+        body_senders.push(body_sender);
+        let request = http::Request::post("/validate/allow")
+            .header("content-type", "application/json")
+            .header("content-length", 1 << 20)
+            .body(body)
+            .unwrap();
+        let mut sender = sender.clone();
+        requests.push(tokio::spawn(
+            async move { sender.send_request(request).await },
+        ));
+    }
+    until_shed(&wicket).await;
+    drop(body_senders);
+    for request in requests {
+        // Each stalled stream ends, whatever the server answers.
+        let _ = tokio::time::timeout(PATIENCE, request).await.unwrap();
+    }
+    until_answered(&wicket).await;
+    connection.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_reaching_the_shared_memory_budget_is_shed_not_denied() {
+    let plugins = allow_plugin().misbehave(
+        "oom",
+        "validating",
+        "fail",
+        "oom",
+        "[limits]\nmemory-mib = 256",
+    );
+    let wicket = Wicket::start_with(plugins, &["--plugin-memory-mib", "64"]).unwrap();
+    let client = wicket.client();
+    let answer = client.post("/validate/oom", fixture(POD)).await.unwrap();
+    assert_eq!(
+        answer.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let error = answer.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("shared memory budget"), "{error}");
+    // The memory is given back when the instance ends.
+    let answer = client
+        .review("/validate/allow", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(answer.response["allowed"], true);
+    let oom = wicket.plugin("oom").await.unwrap();
+    assert_eq!(oom["counters"]["shed"], 1, "{oom}");
+}
