@@ -35,7 +35,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the plugins in a folder over HTTPS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load one plugin as `serve` would (and optionally judge one request).
     Check(CheckArgs),
     /// Print the webhook configurations (YAML) that register a plugin folder.
