@@ -1,7 +1,7 @@
 //! Budgets against hostile clients and plugins, through the real binary:
 //! silent connections are closed, connections past the cap are refused at
 //! once, idle HTTP/2 connections end, stalled bodies cannot hold more than
-//! the byte budget, and instances cannot take more than the shared memory
+//! the byte budget (while small reviews are still answered), and instances cannot take more than the shared memory
 //! budget — each refused as 503 (the host's overload), and good reviews
 //! answered once the pressure is gone.
 
@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use wicket_tests::raw::{PATIENCE, closed_by_server};
-use wicket_tests::{PluginDir, Wicket, eventually, fixture, fixture_with_uid};
+use wicket_tests::{PluginDir, Wicket, edited_fixture, eventually, fixture};
 
 const POD: &str = "v1-pod-create-plain.json";
 
@@ -104,33 +104,47 @@ async fn stalled_http1_body(wicket: &Wicket, length: usize) -> TlsStream<TcpStre
     stream
 }
 
-/// Waits until a small review is shed with 503 and `Retry-After`, the sign
-/// that the stalled bodies hold the whole byte budget.
-async fn until_shed(wicket: &Wicket) {
-    let client = wicket.client();
-    let error = eventually(
-        "small reviews shed while the budget is held",
-        PATIENCE,
-        async || {
-            let answer = client
-                .post("/validate/allow", fixture_with_uid(POD, "probe"))
-                .await
-                .unwrap();
-            (answer.status == 503).then(|| answer.json()["error"].as_str().unwrap().to_owned())
-        },
-    )
-    .await;
-    assert!(error.contains("memory budget"), "{error}");
+/// A review of about 512 KiB: a large body, not one of the small ones a
+/// quarter of the byte budget is kept for.
+fn large_review() -> Vec<u8> {
+    edited_fixture(POD, |review| {
+        review["request"]["object"]["metadata"]["annotations"]["padding"] =
+            "x".repeat(512 * 1024).into();
+    })
 }
 
-/// Waits until a small review is answered again.
-async fn until_answered(wicket: &Wicket) {
+/// Waits until a large review is shed with 503 and `Retry-After`, the sign
+/// that the stalled bodies hold the budget large bodies may use; then checks
+/// that a small review is still answered.
+async fn until_large_bodies_are_shed(wicket: &Wicket) {
     let client = wicket.client();
+    let large = large_review();
+    let (error, retry_after) = eventually("large reviews shed", PATIENCE, async || {
+        let answer = client.post("/validate/allow", large.clone()).await.unwrap();
+        (answer.status == 503).then(|| (answer.json()["error"].clone(), answer.retry_after))
+    })
+    .await;
+    assert!(error.as_str().unwrap().contains("memory budget"), "{error}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let small = client
+        .review("/validate/allow", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(
+        small.response["allowed"], true,
+        "a small review is answered"
+    );
+}
+
+/// Waits until a large review is answered again.
+async fn until_large_bodies_are_answered(wicket: &Wicket) {
+    let client = wicket.client();
+    let large = large_review();
     eventually(
-        "reviews answered once the budget is free",
+        "large reviews answered once the budget is free",
         PATIENCE,
         async || {
-            let answer = client.post("/validate/allow", fixture(POD)).await.unwrap();
+            let answer = client.post("/validate/allow", large.clone()).await.unwrap();
             (answer.status == 200).then_some(())
         },
     )
@@ -146,9 +160,9 @@ async fn stalled_http1_bodies_cannot_hold_more_than_the_byte_budget() {
     for _ in 0..4 {
         stalled.push(stalled_http1_body(&wicket, 1 << 20).await);
     }
-    until_shed(&wicket).await;
+    until_large_bodies_are_shed(&wicket).await;
     drop(stalled);
-    until_answered(&wicket).await;
+    until_large_bodies_are_answered(&wicket).await;
     assert!(
         wicket.log().contains("status=503"),
         "the refusals were logged"
@@ -183,13 +197,13 @@ async fn stalled_http2_streams_cannot_hold_more_than_the_byte_budget() {
             async move { sender.send_request(request).await },
         ));
     }
-    until_shed(&wicket).await;
+    until_large_bodies_are_shed(&wicket).await;
     drop(body_senders);
     for request in requests {
         // Each stalled stream ends, whatever the server answers.
         let _ = tokio::time::timeout(PATIENCE, request).await.unwrap();
     }
-    until_answered(&wicket).await;
+    until_large_bodies_are_answered(&wicket).await;
     connection.abort();
 }
 

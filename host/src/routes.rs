@@ -17,17 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
 use serde_json::json;
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::admit::Decision;
+use crate::body::{self, BodyBudget, BodyError};
 use crate::pipeline::Pipeline;
 use crate::plugin::{Mode, Overload};
 use crate::registry::{Lookup, Registry, Served, served_path};
@@ -35,21 +32,12 @@ use crate::review::{self, AdmissionRequest, DecodeError};
 use crate::text::with_causes;
 use crate::webhook::spec::WALL_HEADROOM;
 
-/// How long a client may take to send a request body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How far past the body limit Wicket keeps reading (and discarding) before
-/// it answers 413 and closes the connection.
-const OVERSIZE_DRAIN_FACTOR: usize = 4;
-
 /// What the handlers share.
 pub struct AppState {
     /// The live plugin set.
     registry: Arc<Registry>,
-    /// The largest request body accepted.
-    max_body_bytes: usize,
-    /// Bytes of request bodies that may be held at once, shared by all
-    /// connections: one permit per byte, reserved before a body is read.
-    body_budget: Semaphore,
+    /// Bytes of request bodies that may be held at once.
+    bodies: BodyBudget,
 }
 
 impl AppState {
@@ -59,12 +47,7 @@ impl AppState {
     pub fn new(registry: Arc<Registry>, max_body_bytes: usize, body_budget_bytes: usize) -> Self {
         AppState {
             registry,
-            max_body_bytes,
-            body_budget: Semaphore::new(
-                body_budget_bytes
-                    .max(max_body_bytes)
-                    .min(Semaphore::MAX_PERMITS),
-            ),
+            bodies: BodyBudget::new(body_budget_bytes, max_body_bytes),
         }
     }
 }
@@ -156,13 +139,16 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     drop(snapshot);
     // Held until the answer is sent: the body and what is decoded from it
     // live that long.
-    let _reserved = match state.reserve_body(request.headers()) {
+    let _reserved = match state.bodies.reserve(request.headers()) {
         Ok(reserved) => reserved,
-        Err(refusal) => return refusal.into_response(),
+        Err(error) => {
+            body::discard(request.into_body(), state.bodies.max_body_bytes()).await;
+            return Refusal::Body(error).into_response();
+        }
     };
-    let body = match read_body(request.into_body(), state.max_body_bytes).await {
+    let body = match body::read(request.into_body(), state.bodies.max_body_bytes()).await {
         Ok(body) => body,
-        Err(refusal) => return refusal.into_response(),
+        Err(error) => return Refusal::Body(error).into_response(),
     };
     let review = match review::decode(&body) {
         Ok(review) => review,
@@ -187,56 +173,6 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     log_review(name, &review.request, &decision, started);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
-}
-
-impl AppState {
-    /// Reserves room for a body of the declared length (the largest accepted
-    /// when none is declared), or refuses the request while the bodies
-    /// already being read and reviewed hold the whole budget.
-    fn reserve_body(&self, headers: &HeaderMap) -> Result<SemaphorePermit<'_>, Refusal> {
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|length| length.to_str().ok()?.parse::<usize>().ok());
-        let bytes = declared
-            .unwrap_or(self.max_body_bytes)
-            .min(self.max_body_bytes);
-        self.body_budget
-            .try_acquire_many(u32::try_from(bytes).unwrap_or(u32::MAX))
-            .map_err(|_| Refusal::BodiesOverBudget)
-    }
-}
-
-/// Reads the whole body, refusing one over `limit` bytes or one that is too
-/// slow to arrive.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
-    tokio::time::timeout(BODY_READ_TIMEOUT, collect_bounded(body, limit))
-        .await
-        .unwrap_or(Err(Refusal::SlowBody))
-}
-
-/// Collects at most `limit` bytes. Past the limit it keeps reading and
-/// discarding, up to [`OVERSIZE_DRAIN_FACTOR`] times the limit, so that the
-/// client has finished sending and actually receives the 413 instead of a
-/// connection reset.
-async fn collect_bounded(mut body: Body, limit: usize) -> Result<Bytes, Refusal> {
-    let mut collected = BytesMut::new();
-    let mut received = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| Refusal::BodyRead(with_causes(&err)))?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers carry nothing Wicket reads
-        };
-        received = received.saturating_add(data.len());
-        if received <= limit {
-            collected.extend_from_slice(&data);
-        } else if received > limit.saturating_mul(OVERSIZE_DRAIN_FACTOR) {
-            break;
-        }
-    }
-    if received > limit {
-        return Err(Refusal::TooLarge { limit });
-    }
-    Ok(collected.freeze())
 }
 
 /// The one log line per review.
@@ -277,13 +213,7 @@ enum Refusal {
         mode: Mode,
     },
     BadReview(DecodeError),
-    TooLarge {
-        limit: usize,
-    },
-    SlowBody,
-    BodyRead(String),
-    /// The bodies being read and reviewed hold the whole byte budget.
-    BodiesOverBudget,
+    Body(BodyError),
     /// The host could not run the review in time: 503, so that the API
     /// server applies the webhook's failure policy, never a denial.
     Overloaded {
@@ -327,22 +257,19 @@ impl IntoResponse for Refusal {
             Refusal::BadReview(err) => {
                 (StatusCode::BAD_REQUEST, json!({"error": with_causes(&err)}))
             }
-            Refusal::TooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"error": format!("the body is larger than the limit of {limit} bytes")}),
-            ),
-            Refusal::SlowBody => (
-                StatusCode::REQUEST_TIMEOUT,
-                json!({"error": format!("the body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs())}),
-            ),
-            Refusal::BodyRead(reason) => (
-                StatusCode::BAD_REQUEST,
-                json!({"error": format!("cannot read the body: {reason}")}),
-            ),
-            Refusal::BodiesOverBudget => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": "wicket is overloaded: the request bodies being reviewed use its whole memory budget"}),
-            ),
+            Refusal::Body(error) => {
+                let status = match error {
+                    BodyError::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
+                    BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    BodyError::Slow => StatusCode::REQUEST_TIMEOUT,
+                    BodyError::Read(_) => StatusCode::BAD_REQUEST,
+                };
+                let error = match error {
+                    BodyError::OverBudget => format!("wicket is overloaded: {error}"),
+                    error => error.to_string(),
+                };
+                (status, json!({ "error": error }))
+            }
             Refusal::Overloaded {
                 name,
                 uid,

@@ -408,6 +408,8 @@ impl Drop for Wicket {
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
     /// Body bytes.
     pub body: Bytes,
 }
@@ -503,8 +505,17 @@ impl Client {
     async fn send(&self, request: http::Request<Full<Bytes>>) -> anyhow::Result<Answer> {
         let response = self.inner.request(request).await?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 }
 
