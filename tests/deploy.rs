@@ -155,25 +155,27 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
         "--cert-secret=wicket-tls",
         "--service=wicket",
         "--plugins=/plugins",
+        "--ops-listen=0.0.0.0:9090",
     ] {
         assert!(
             args.iter().any(|arg| arg == flag),
             "{flag} missing from {args:?}"
         );
     }
-    let probe_path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
-        probe
-            .as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .clone()
-            .unwrap()
+    // Probes go to the ops listener, in plain HTTP.
+    let probe = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let get = probe.as_ref().unwrap().http_get.clone().unwrap();
+        (get.path.unwrap(), get.port, get.scheme)
     };
-    assert_eq!(probe_path(&container.readiness_probe), "/readyz");
-    assert_eq!(probe_path(&container.liveness_probe), "/healthz");
+    let ops = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("ops".into());
+    assert_eq!(
+        probe(&container.readiness_probe),
+        ("/readyz".to_owned(), ops.clone(), None)
+    );
+    assert_eq!(
+        probe(&container.liveness_probe),
+        ("/healthz".to_owned(), ops, None)
+    );
 
     // The projected plugin folder mounts exactly the ConfigMaps the overlay generates.
     let volume = pod

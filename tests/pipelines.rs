@@ -219,8 +219,11 @@ async fn clashes_and_dangling_names_are_reported_and_edits_are_followed() {
         dangling.json()["error"]
             .as_str()
             .unwrap()
-            .contains("not loaded: pipeline")
+            .contains("\"dangling\" is not loaded")
     );
+    let ready = wicket.ops_client().get("/readyz").await.unwrap().json();
+    let reason = ready["notLoaded"]["dangling"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("pipeline"), "{reason}");
 
     // A bad edit keeps the pipelines that were served.
     std::fs::write(dir.join("pipelines.toml"), "[pipelines.broken\n").unwrap();

@@ -322,7 +322,7 @@ async fn plugins_that_cannot_load_are_refused_with_their_reason() {
         ("orphan", "manifest has no orphan.wasm beside it"),
     ];
     let client = wicket.client();
-    let ready = client.get("/readyz").await.unwrap().json();
+    let ready = wicket.ops_client().get("/readyz").await.unwrap().json();
     assert_eq!(ready["plugins"], json!(["/validate/good"]));
     for (name, reason) in expected {
         let shown = ready["notLoaded"][name].as_str().unwrap_or_default();
@@ -344,11 +344,13 @@ async fn plugins_that_cannot_load_are_refused_with_their_reason() {
         .await
         .unwrap();
     assert_eq!(answer.status, 404);
-    let error = answer.json()["error"].as_str().unwrap().to_owned();
-    assert!(
-        error.contains("is not loaded: settings refused by the plugin"),
-        "{error}"
-    );
+    let refusal = answer.json();
+    let error = refusal["error"].as_str().unwrap();
+    assert!(error.contains("\"bad-settings\" is not loaded"), "{error}");
+    // The webhook port tells no one why: reasons name files and settings.
+    assert!(!error.contains("settings refused"), "{error}");
+    assert_eq!(refusal["served"], json!(["/validate/good"]));
+    assert!(refusal.get("notLoaded").is_none(), "{refusal}");
 
     let answer = client
         .post("/validate/good", fixture("v1-pod-create-plain.json"))
@@ -365,7 +367,22 @@ async fn health_and_readiness() {
     assert_eq!((health.status, &health.body[..]), (200, &b"ok"[..]));
     let ready = client.get("/readyz").await.unwrap();
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.json()["ready"], true);
+    assert_eq!(ready.json(), json!({"ready": true}));
+    // Introspection is on the ops listener only.
+    assert_eq!(client.get("/plugins").await.unwrap().status, 404);
+    let ops = wicket.ops_client();
+    let health = ops.get("/healthz").await.unwrap();
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok"[..]));
+    let ready = ops.get("/readyz").await.unwrap().json();
+    assert_eq!(ready["ready"], true);
+    assert!(
+        ready["plugins"]
+            .as_array()
+            .is_some_and(|paths| !paths.is_empty())
+    );
+    let plugins = ops.get("/plugins").await.unwrap();
+    assert_eq!(plugins.status, 200);
+    assert!(plugins.json()["plugins"].is_array());
 }
 
 #[tokio::test(flavor = "multi_thread")]

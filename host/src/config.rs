@@ -21,6 +21,11 @@ pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8443));
 
+/// The ops listener: loopback, so only what runs beside Wicket (the
+/// kubelet's probes reach a pod's address: the deploy manifests say 0.0.0.0).
+pub const DEFAULT_OPS_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9090));
+
 /// Where `--self-signed` writes `ca.pem` unless told otherwise.
 pub const DEFAULT_TLS_DIR: &str = "wicket-tls";
 
@@ -29,6 +34,8 @@ pub const DEFAULT_TLS_DIR: &str = "wicket-tls";
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port (printed at start).
     pub listen: SocketAddr,
+    /// Address of the plain-HTTP ops listener (`/plugins`, probes).
+    pub ops_listen: SocketAddr,
     /// The folder of `NAME.wasm` plugins and their `NAME.toml` manifests.
     pub plugins_dir: PathBuf,
     /// The serving certificate.
@@ -53,6 +60,7 @@ impl ServeConfig {
     pub fn new(plugins_dir: PathBuf) -> ServeConfig {
         ServeConfig {
             listen: DEFAULT_LISTEN,
+            ops_listen: DEFAULT_OPS_LISTEN,
             plugins_dir,
             tls: TlsSource::SelfSigned {
                 dir: PathBuf::from(DEFAULT_TLS_DIR),

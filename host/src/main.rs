@@ -169,6 +169,9 @@ struct ServeArgs {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, default_value_t = wicket::config::DEFAULT_LISTEN, env = "WICKET_LISTEN")]
     listen: SocketAddr,
+    /// Plain-HTTP listener for /plugins and probes (port 0 picks a free one).
+    #[arg(long, default_value_t = wicket::config::DEFAULT_OPS_LISTEN, env = "WICKET_OPS_LISTEN")]
+    ops_listen: SocketAddr,
     /// Serving certificate chain (PEM).
     #[arg(
         long,
@@ -261,6 +264,7 @@ impl ServeArgs {
         };
         Ok(ServeConfig {
             listen: self.listen,
+            ops_listen: self.ops_listen,
             tls,
             max_body_bytes: self.max_body_bytes,
             body_budget_bytes: self.body_budget_mib << 20,

@@ -1,5 +1,6 @@
-//! HTTP routes: `POST /mutate/{name}`, `POST /validate/{name}` (a plugin or
-//! a pipeline), `GET /plugins`, `GET /healthz`, `GET /readyz`.
+//! The webhook port's routes: `POST /mutate/{name}`, `POST /validate/{name}`
+//! (a plugin or a pipeline), and `GET /healthz`, `GET /readyz` for probes.
+//! What operators inspect is on the ops listener ([`crate::ops`]).
 //!
 //! This layer only reads the body, finds the plugin and encodes the answer;
 //! what the answer says is decided in [`crate::admit`]. The query string (the
@@ -7,12 +8,11 @@
 //!
 //! # Errors
 //! Every refusal is JSON `{"error": "..."}`: 404 for an unknown plugin (with
-//! the served paths and the plugins that failed to load) or a plugin served on
+//! the served paths, never a file path or a load error) or a plugin served on
 //! the other path, 400 for a body that is not a usable `AdmissionReview`, 413
 //! for a body over the limit, 408 for a body that does not arrive in time,
 //! 503 (with `Retry-After`) for a review the host was too busy to run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::admit::Decision;
 use crate::body::{self, BodyBudget, BodyError};
+use crate::ops;
 use crate::pipeline::Pipeline;
 use crate::plugin::{Mode, Overload};
 use crate::registry::{Lookup, Registry, Served, served_path};
@@ -57,8 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate/{name}", post(mutate))
         .route("/validate/{name}", post(validate))
-        .route("/plugins", get(plugins))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(ops::healthz))
         .route("/readyz", get(readyz))
         .fallback(unknown_route)
         .with_state(state)
@@ -72,25 +72,10 @@ async fn validate(state: State<Arc<AppState>>, name: Path<String>, request: Requ
     admission(&state, Mode::Validating, &name, request).await
 }
 
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.registry.snapshot();
-    axum::Json(json!({
-        "ready": true,
-        "plugins": snapshot.served_paths(),
-        "notLoaded": snapshot.refused(),
-        "folderError": state.registry.folder_error().as_deref(),
-    }))
-    .into_response()
-}
-
-async fn plugins(State(state): State<Arc<AppState>>) -> Response {
-    let mut view = state.registry.snapshot().describe();
-    view["folderError"] = json!(state.registry.folder_error().as_deref());
-    axum::Json(view).into_response()
+/// Readiness for probes that can only reach this port; the details are on
+/// the ops listener.
+async fn readyz() -> Response {
+    axum::Json(json!({ "ready": true })).into_response()
 }
 
 async fn unknown_route() -> Response {
@@ -131,7 +116,7 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
             return Refusal::UnknownPlugin {
                 name: name.to_owned(),
                 served: snapshot.served_paths(),
-                not_loaded: snapshot.refused(),
+                not_loaded: snapshot.refused().contains_key(name),
             }
             .into_response();
         }
@@ -206,7 +191,8 @@ enum Refusal {
     UnknownPlugin {
         name: String,
         served: Vec<String>,
-        not_loaded: BTreeMap<String, String>,
+        /// Whether a plugin of that name is in the folder but not loaded.
+        not_loaded: bool,
     },
     OtherPath {
         path: String,
@@ -235,13 +221,15 @@ impl IntoResponse for Refusal {
                 served,
                 not_loaded,
             } => {
-                let error = match not_loaded.get(&name) {
-                    Some(reason) => format!("plugin {name:?} is not loaded: {reason}"),
-                    None => format!("no plugin named {name:?}"),
+                let error = match not_loaded {
+                    true => format!(
+                        "plugin {name:?} is not loaded (the reason is in the log and on the ops listener's /plugins)"
+                    ),
+                    false => format!("no plugin named {name:?}"),
                 };
                 (
                     StatusCode::NOT_FOUND,
-                    json!({"error": error, "served": served, "notLoaded": not_loaded}),
+                    json!({"error": error, "served": served}),
                 )
             }
             Refusal::OtherPath { path, mode } => {

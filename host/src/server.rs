@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
+use crate::connections::ConnectionLimits;
 use crate::plugin::Runtime;
 use crate::registry::{PluginSet, Registry};
 use crate::routes::{self, AppState};
 use crate::webhook::register;
-use crate::{connections, tls, watch};
+use crate::{connections, ops, tls, watch as folder_watch};
 
 /// Loads the plugins and serves them until SIGTERM or SIGINT.
 ///
@@ -44,7 +45,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let _follower = watch::follow(registry.clone(), rereads.plugins).with_context(|| {
+    let _follower = folder_watch::follow(registry.clone(), rereads.plugins).with_context(|| {
         format!(
             "watching the plugin folder {}",
             config.plugins_dir.display()
@@ -54,7 +55,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    announce(address, &registry.snapshot(), tls.trust_file.as_deref());
+    let ops_listener = tokio::net::TcpListener::bind(config.ops_listen)
+        .await
+        .with_context(|| format!("binding --ops-listen {}", config.ops_listen))?;
+    let ops_address = ops_listener.local_addr()?;
+    announce(
+        address,
+        ops_address,
+        &registry.snapshot(),
+        tls.trust_file.as_deref(),
+    );
     if let (Some(client), Some(registration)) = (kube_client, config.register.clone()) {
         tokio::spawn(register::run(
             client,
@@ -65,19 +75,34 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(tls.keeper.run(rereads.certificates));
 
+    let stopping = stop_on_signal(config.shutdown_grace);
+    tokio::spawn(connections::serve(
+        ops_listener,
+        None,
+        ops::router(registry.clone()),
+        ConnectionLimits {
+            max_connections: OPS_MAX_CONNECTIONS,
+            ..config.connections.clone()
+        },
+        stopped(stopping.clone()),
+        config.shutdown_grace,
+    ));
     let state = AppState::new(registry, config.max_body_bytes, config.body_budget_bytes);
     connections::serve(
         listener,
         Some(TlsAcceptor::from(tls.config)),
         routes::router(Arc::new(state)),
         config.connections.clone(),
-        shutdown_signal(config.shutdown_grace),
+        stopped(stopping),
         config.shutdown_grace,
     )
     .await;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Connections the ops listener keeps open at once: probes and scrapers.
+const OPS_MAX_CONNECTIONS: usize = 64;
 
 /// Who SIGHUP wakes: each re-reads its files.
 struct Rereads {
@@ -106,7 +131,12 @@ fn reread_on_sighup() -> anyhow::Result<Rereads> {
 
 /// Tells the operator (stdout) what Wicket serves and where. The
 /// `listening on` line comes last: scripts and tests wait for it.
-fn announce(address: SocketAddr, plugins: &PluginSet, trust_file: Option<&Path>) {
+fn announce(
+    address: SocketAddr,
+    ops_address: SocketAddr,
+    plugins: &PluginSet,
+    trust_file: Option<&Path>,
+) {
     for (name, reason) in plugins.refused() {
         println!("not loaded: {name}: {reason}");
     }
@@ -118,15 +148,31 @@ fn announce(address: SocketAddr, plugins: &PluginSet, trust_file: Option<&Path>)
     }
     let paths = plugins.served_paths();
     println!("serving {} path(s): {}", paths.len(), paths.join(" "));
+    println!("ops on http://{ops_address} (/plugins /readyz /healthz)");
     println!("listening on https://{address}");
     if plugins.is_empty() {
         tracing::warn!("no plugin loaded; every review path answers 404");
     }
 }
 
-/// Resolves on SIGTERM or SIGINT: the server then stops accepting and lets
-/// in-flight requests finish for up to `grace`.
-async fn shutdown_signal(grace: Duration) {
+/// Flips to `true` on SIGTERM or SIGINT: the listeners then stop accepting
+/// and let in-flight requests finish for up to `grace`.
+fn stop_on_signal(grace: Duration) -> watch::Receiver<bool> {
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal(grace).await;
+        let _ = stop.send(true);
+    });
+    stopping
+}
+
+/// Resolves once `stopping` turns `true` (or its sender is gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal(grace: Duration) {
     let terminate = async {
         match signal(SignalKind::terminate()) {
             Ok(mut signal) => {

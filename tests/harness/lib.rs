@@ -216,6 +216,8 @@ pub struct Wicket {
     child: Child,
     /// `https://127.0.0.1:PORT`
     pub base_url: String,
+    /// The ops listener, `http://127.0.0.1:PORT`.
+    pub ops_url: String,
     /// What it printed on stdout before it was ready.
     pub banner: Vec<String>,
     /// The CA it wrote.
@@ -315,7 +317,7 @@ impl Wicket {
             .arg("serve")
             .arg("--plugins")
             .arg(plugins.path())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -327,8 +329,12 @@ impl Wicket {
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = Vec::new();
         let mut base_url = None;
+        let mut ops_url = None;
         for line in lines.by_ref() {
             let line = line?;
+            if let Some(rest) = line.strip_prefix("ops on ") {
+                ops_url = rest.split_whitespace().next().map(str::to_owned);
+            }
             base_url = line.strip_prefix("listening on ").map(str::to_owned);
             banner.push(line);
             if base_url.is_some() {
@@ -337,7 +343,7 @@ impl Wicket {
         }
         // Keep reading so a later write to stdout never meets a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let Some(base_url) = base_url else {
+        let (Some(base_url), Some(ops_url)) = (base_url, ops_url) else {
             let _ = child.kill();
             let log = std::fs::read_to_string(&stderr_file).unwrap_or_default();
             bail!("wicket exited before listening; stdout: {banner:?}; stderr:\n{log}");
@@ -345,6 +351,7 @@ impl Wicket {
         Ok(Wicket {
             child,
             base_url,
+            ops_url,
             banner,
             ca_file,
             stderr_file,
@@ -363,9 +370,19 @@ impl Wicket {
         std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
     }
 
-    /// `GET /plugins`: every plugin and pipeline with its state.
+    /// A plain-HTTP client for the ops listener.
+    pub fn ops_client(&self) -> Client {
+        Client::plain(&self.ops_url)
+    }
+
+    /// `GET /plugins` on the ops listener: every plugin and pipeline with
+    /// its state.
     pub async fn plugins(&self) -> Value {
-        let answer = self.client().get("/plugins").await.expect("GET /plugins");
+        let answer = self
+            .ops_client()
+            .get("/plugins")
+            .await
+            .expect("GET /plugins");
         assert_eq!(answer.status, 200);
         answer.json()
     }
@@ -448,6 +465,19 @@ impl Client {
     /// for every request.
     pub fn handshake_each_time(ca_file: &Path, base_url: &str) -> Client {
         Client::build(ca_file, base_url, false, false)
+    }
+
+    /// A plain-HTTP client for `base_url` (the ops listener).
+    pub fn plain(base_url: &str) -> Client {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(client_tls_trusting(rustls::RootCertStore::empty()))
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Client {
+            inner: HyperClient::builder(TokioExecutor::new()).build(connector),
+            base_url: base_url.into(),
+        }
     }
 
     fn build(ca_file: &Path, base_url: &str, http2: bool, reuse: bool) -> Client {
@@ -632,6 +662,10 @@ pub fn client_tls(ca_file: &Path) -> rustls::ClientConfig {
     for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
         roots.add(cert.expect("CA PEM")).expect("CA certificate");
     }
+    client_tls_trusting(roots)
+}
+
+fn client_tls_trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
