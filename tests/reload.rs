@@ -440,3 +440,44 @@ async fn fifty_replacements_under_load_lose_no_request() {
     assert_eq!(plugin["counters"]["requests"], a + b);
     assert_eq!(plugin["counters"]["failures"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_folder_is_neither_rescanned_nor_read_again() {
+    let plugins = PluginDir::new()
+        .write("p.toml", denying("one").as_bytes())
+        .write("p.wasm", &std::fs::read(misbehave()).unwrap());
+    let folder = plugins.path().to_owned();
+    let wicket = Wicket::start_with_env(
+        plugins,
+        &[],
+        &[("RUST_LOG", "info,wicket::registry=debug".as_ref())],
+    )
+    .unwrap();
+    let count = |what: &str| wicket.log().matches(what).count();
+    let (scans, reads) = (
+        count("scanning the plugin folder"),
+        count("reading plugin files"),
+    );
+    assert_eq!(reads, 1, "the plugin's files were read once at start");
+    // Reviews and introspection read no file; a watcher that heard its own
+    // reads would rescan again and again in this window.
+    let client = wicket.client();
+    for _ in 0..20 {
+        assert_eq!(message(&client, "p").await, "p: one");
+    }
+    wicket.plugins().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count("scanning the plugin folder"), scans, "no rescan without a change");
+    // A rescan (SIGHUP) of unchanged files only looks at them.
+    wicket.signal("HUP");
+    eventually("a rescan after SIGHUP", LIMIT, async || {
+        (count("scanning the plugin folder") > scans).then_some(())
+    })
+    .await;
+    assert_eq!(count("reading plugin files"), reads, "unchanged files are not read");
+    // A changed file is.
+    put(&folder, "p.toml", denying("two").as_bytes());
+    generation(&wicket, "p", 2).await;
+    assert_eq!(count("reading plugin files"), reads + 1);
+    assert_eq!(message(&client, "p").await, "p: two");
+}

@@ -35,7 +35,7 @@ use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Overload, Plugin, 
 use crate::review::AdmissionRequest;
 use crate::text::{is_dns_label, with_causes};
 use crate::webhook::Target;
-use scan::PluginFiles;
+use scan::{PluginFiles, Stamp};
 
 /// A plugin version being served, with its name's counters.
 pub struct Served {
@@ -81,6 +81,8 @@ struct Entry {
     last_error: Option<String>,
     /// The files last tried, so unchanged files are not loaded again.
     attempted: Option<Source>,
+    /// What `stat` said of those files, so unchanged ones are not even read.
+    stamp: Option<Stamp>,
     counters: Arc<Counters>,
 }
 
@@ -351,7 +353,13 @@ impl Registry {
     pub async fn reload(&self) -> io::Result<Changes> {
         let _one_at_a_time = self.reloading.lock().await;
         let dir = self.dir.clone();
-        let scanned = tokio::task::spawn_blocking(move || scan::scan(&dir))
+        let current = self.snapshot();
+        let last_read: BTreeMap<String, Stamp> = current
+            .entries
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.stamp.clone()?)))
+            .collect();
+        let scanned = tokio::task::spawn_blocking(move || scan::scan(&dir, &last_read))
             .await
             .map_err(io::Error::other)?;
         let folder = match scanned {
@@ -366,15 +374,24 @@ impl Registry {
             }
         };
         tracing::debug!(dir = %self.dir.display(), "scanning the plugin folder");
-        let current = self.snapshot();
         let mut changes = Changes::default();
         let mut entries = BTreeMap::new();
         let mut loading = JoinSet::new();
         for (name, files) in folder.plugins {
             let previous = current.entries.get(&name);
             let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
-            let (wasm, manifest) = match files {
-                PluginFiles::Complete { wasm, manifest } => (wasm, manifest),
+            let (wasm, manifest, stamp) = match files {
+                PluginFiles::Complete {
+                    wasm,
+                    manifest,
+                    stamp,
+                } => (wasm, manifest, stamp),
+                PluginFiles::Unchanged => {
+                    if let Some(previous) = previous {
+                        entries.insert(name, previous.clone());
+                    }
+                    continue;
+                }
                 PluginFiles::Broken(reason) => {
                     let entry = not_loaded(&name, reason, None, previous, &mut changes);
                     entries.insert(name, entry);
@@ -394,7 +411,13 @@ impl Registry {
             };
             if let Some(previous) = previous {
                 if previous.attempted.as_ref() == Some(&source) {
-                    entries.insert(name, previous.clone());
+                    entries.insert(
+                        name,
+                        Entry {
+                            stamp,
+                            ..previous.clone()
+                        },
+                    );
                     continue;
                 }
                 // Back to the served version's files after a failed one.
@@ -408,6 +431,7 @@ impl Registry {
                         served: Some(served.clone()),
                         last_error: None,
                         attempted: Some(source),
+                        stamp,
                         counters,
                     };
                     entries.insert(name, entry);
@@ -417,11 +441,11 @@ impl Registry {
             let runtime = self.runtime.clone();
             loading.spawn(async move {
                 let result = load_source(&runtime, &name, wasm, &source).await;
-                (name, source, result)
+                (name, source, stamp, result)
             });
         }
         while let Some(joined) = loading.join_next().await {
-            let (name, source, result) = joined.map_err(io::Error::other)?;
+            let (name, source, stamp, result) = joined.map_err(io::Error::other)?;
             let previous = current.entries.get(&name);
             let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
             let previous_served = previous.and_then(|entry| entry.served.clone());
@@ -441,6 +465,7 @@ impl Registry {
                         served: Some(Arc::new(served)),
                         last_error: None,
                         attempted: Some(source),
+                        stamp,
                         counters,
                     }
                 }
@@ -458,6 +483,7 @@ impl Registry {
                         served: previous_served,
                         last_error: Some(reason),
                         attempted: Some(source),
+                        stamp,
                         counters,
                     }
                 }
@@ -509,6 +535,7 @@ fn not_loaded(
         last_error: Some(reason),
         // Nothing was tried: the files are read again on the next scan.
         attempted: None,
+        stamp: None,
         counters: previous.map_or_else(Arc::default, |entry| entry.counters.clone()),
     }
 }
