@@ -467,14 +467,22 @@ async fn an_unchanged_folder_is_neither_rescanned_nor_read_again() {
     }
     wicket.plugins().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(count("scanning the plugin folder"), scans, "no rescan without a change");
+    assert_eq!(
+        count("scanning the plugin folder"),
+        scans,
+        "no rescan without a change"
+    );
     // A rescan (SIGHUP) of unchanged files only looks at them.
     wicket.signal("HUP");
     eventually("a rescan after SIGHUP", LIMIT, async || {
         (count("scanning the plugin folder") > scans).then_some(())
     })
     .await;
-    assert_eq!(count("reading plugin files"), reads, "unchanged files are not read");
+    assert_eq!(
+        count("reading plugin files"),
+        reads,
+        "unchanged files are not read"
+    );
     // A changed file is.
     put(&folder, "p.toml", denying("two").as_bytes());
     generation(&wicket, "p", 2).await;

@@ -39,6 +39,16 @@ pub enum PatchError {
     DoesNotApply(#[from] json_patch::PatchError),
 }
 
+/// Applies `patch` to `document`, which is left half-changed when it fails.
+///
+/// Not `json_patch::patch`: on a failure it undoes the operations already
+/// applied, and that undo panics for some patches (a `move` of a member to
+/// the root followed by a failing operation). Every document patched here is
+/// a scratch copy thrown away on failure, so there is nothing to undo.
+pub fn apply(document: &mut Value, patch: &Patch) -> Result<(), json_patch::PatchError> {
+    json_patch::patch_unsafe(document, patch)
+}
+
 /// The patch (as JSON bytes) that `mutation` makes to `object`, or `None`
 /// when it changes nothing.
 pub fn checked(mutation: &Mutation, object: &str) -> Result<Option<Vec<u8>>, PatchError> {
@@ -55,7 +65,7 @@ pub fn checked(mutation: &Mutation, object: &str) -> Result<Option<Vec<u8>>, Pat
                         what: "the object",
                         source,
                     })?;
-            json_patch::patch(&mut document, &patch)?;
+            apply(&mut document, &patch)?;
             patch
         }
         Mutation::Object(text) => {
@@ -208,6 +218,20 @@ mod tests {
         let patch: Patch = serde_json::from_slice(patch).unwrap();
         json_patch::patch(&mut document, &patch).unwrap();
         document
+    }
+
+    #[test]
+    fn a_patch_whose_undo_would_panic_is_refused() {
+        // Found by host/tests/properties.rs: json_patch::patch panics while
+        // undoing the move once the test fails.
+        let mutation = Mutation::JsonPatch(
+            r#"[{"op":"move","from":"/metadata","path":""},{"op":"test","path":"","value":null}]"#
+                .into(),
+        );
+        assert!(matches!(
+            checked(&mutation, POD),
+            Err(PatchError::DoesNotApply(_))
+        ));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::admit::{self, Decision, Verdict};
+use crate::patch;
 use crate::plugin::{Mode, Overload, PluginFailure};
 use crate::registry::{Counters, Served};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
@@ -193,7 +194,7 @@ impl Pipeline {
 fn apply(object: &mut Value, patch: &[u8]) -> Result<(), String> {
     let patch: json_patch::Patch =
         serde_json::from_slice(patch).map_err(|error| error.to_string())?;
-    json_patch::patch(object, &patch).map_err(|error| error.to_string())
+    patch::apply(object, &patch).map_err(|error| error.to_string())
 }
 
 /// What the plugins of one pipeline run said, merged.

@@ -1,0 +1,184 @@
+//! Properties of the pure parts every review goes through, checked on
+//! generated input (proptest; `PROPTEST_CASES` raises the number of cases,
+//! `scripts/fuzz` runs a long campaign):
+//! - decoding never panics, whatever the bytes, and a decoded review encodes
+//!   to an answer with the same uid;
+//! - a patch Wicket accepts from a plugin applies to the whole object (the
+//!   check itself parses only the parts the patch touches);
+//! - whatever a plugin answers, the decision is one the API server accepts.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use wicket::admit::{self, Verdict};
+use wicket::patch;
+use wicket::plugin::types::{Denial, Mutation, Response};
+use wicket::plugin::{FailurePolicy, Manifest, Mode, PluginFailure};
+use wicket::review::{self, AdmissionResponse, ApiVersion};
+
+const FIXTURES: &[&str] = &[
+    include_str!("../../tests/fixtures/v1-pod-create-plain.json"),
+    include_str!("../../tests/fixtures/v1-pod-create-large-orders-api.json"),
+    include_str!("../../tests/fixtures/v1-configmap-update.json"),
+    include_str!("../../tests/fixtures/v1-pod-delete-etcd-1.json"),
+    include_str!("../../tests/fixtures/v1beta1-pod-create-plain.json"),
+];
+
+/// A fixture, damaged: bytes flipped, cut short, or spliced.
+fn damaged_fixture() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(FIXTURES),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        prop::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(|(fixture, flips, cut)| {
+            let mut bytes = fixture.as_bytes().to_vec();
+            for (at, byte) in flips {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+/// JSON values of a few levels.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-z~/ ]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z/~]{1,4}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// JSON Pointers into a pod, real and made up, escaped or not.
+fn pointer() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "",
+            "/metadata",
+            "/metadata/labels",
+            "/metadata/labels/app",
+            "/metadata/labels/a~1b",
+            "/metadata/annotations",
+            "/metadata/annotations/x~0y",
+            "/spec/containers",
+            "/spec/containers/0",
+            "/spec/containers/0/name",
+            "/spec/containers/-",
+            "/spec/containers/7",
+            "/spec/containers/01",
+            "/spec/volumes/0",
+            "/nope/deeper",
+            "/metadata/",
+        ])
+        .prop_map(str::to_owned),
+        "(/[a-z0-9~-]{0,5}){0,4}",
+    ]
+}
+
+/// One JSON Patch operation, well-formed or not.
+fn operation() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec![
+            "add", "remove", "replace", "move", "copy", "test", "bad",
+        ]),
+        pointer(),
+        pointer(),
+        json_value(),
+    )
+        .prop_map(
+            |(op, path, from, value)| json!({"op": op, "path": path, "from": from, "value": value}),
+        )
+}
+
+fn mutating() -> Manifest {
+    Manifest {
+        mode: Mode::Mutating,
+        failure_policy: FailurePolicy::Fail,
+        ..Manifest::default()
+    }
+}
+
+proptest! {
+    #[test]
+    fn decoding_never_panics_and_keeps_the_uid(body in damaged_fixture()) {
+        if let Ok(review) = review::decode(&body) {
+            let answer = review::encode(review.api_version, &review.request.uid, &AdmissionResponse::default());
+            let answer: Value = serde_json::from_slice(&answer).unwrap();
+            prop_assert_eq!(answer["response"]["uid"].as_str(), Some(&*review.request.uid));
+        }
+    }
+
+    #[test]
+    fn an_accepted_patch_applies_to_the_whole_object(
+        fixture in prop::sample::select(&FIXTURES[..3]),
+        operations in prop::collection::vec(operation(), 1..5),
+    ) {
+        let review = review::decode(fixture.as_bytes()).unwrap();
+        let object = review.request.object.unwrap().get();
+        let mutation = Mutation::JsonPatch(Value::from(operations).to_string());
+        if let Ok(Some(accepted)) = patch::checked(&mutation, object) {
+            let accepted: json_patch::Patch = serde_json::from_slice(&accepted).unwrap();
+            let mut whole: Value = serde_json::from_str(object).unwrap();
+            prop_assert!(json_patch::patch(&mut whole, &accepted).is_ok());
+        }
+    }
+
+    #[test]
+    fn every_decision_is_one_the_api_server_accepts(
+        fixture in prop::sample::select(FIXTURES),
+        code in any::<u16>(),
+        denied in any::<bool>(),
+        operations in prop::collection::vec(operation(), 0..3),
+        warnings in prop::collection::vec(".{0,200}", 0..40),
+        keys in prop::collection::vec("[a-z./-]{0,70}", 0..3),
+        failed in any::<bool>(),
+    ) {
+        let review = review::decode(fixture.as_bytes()).unwrap();
+        let answer = Response {
+            denied: denied.then(|| Denial { code, message: "no".into() }),
+            mutation: (!operations.is_empty())
+                .then(|| Mutation::JsonPatch(Value::from(operations).to_string())),
+            warnings,
+            audit_annotations: keys.into_iter().map(|key| (key, "v".to_owned())).collect(),
+        };
+        let answer = match failed {
+            true => Err(PluginFailure::Trap("generated".into())),
+            false => Ok(answer),
+        };
+        let decision = admit::decide("p", &mutating(), &review.request, answer);
+        let response = &decision.response;
+        prop_assert_eq!(response.allowed, matches!(decision.verdict, Verdict::Allowed | Verdict::FailedOpen));
+        if let Some(status) = &response.status {
+            prop_assert!((400..=599).contains(&status.code));
+        }
+        if let Some(patch) = &response.patch {
+            prop_assert!(response.allowed);
+            let object = review.request.object.expect("a patch only for an object").get();
+            let patch: json_patch::Patch = serde_json::from_slice(patch).unwrap();
+            let mut whole: Value = serde_json::from_str(object).unwrap();
+            prop_assert!(json_patch::patch(&mut whole, &patch).is_ok());
+        }
+        prop_assert!(response.warnings.iter().all(|warning| warning.len() <= admit::MAX_WARNING_BYTES));
+        let total: usize = response.warnings.iter().map(String::len).sum();
+        prop_assert!(total <= admit::MAX_WARNINGS_TOTAL_BYTES);
+        for key in response.audit_annotations.keys() {
+            prop_assert!((1..=63).contains(&key.len()) && !key.contains('/'), "{key}");
+        }
+        // The answer encodes for both API versions.
+        for version in [ApiVersion::V1, ApiVersion::V1beta1] {
+            let encoded = review::encode(version, &review.request.uid, response);
+            prop_assert!(serde_json::from_slice::<Value>(&encoded).is_ok());
+        }
+    }
+}
