@@ -1,7 +1,11 @@
 //! Accepting and keeping connections within a budget: a cap on open
-//! connections (past it, new ones are closed at once rather than queued), a
-//! deadline for the TLS handshake, a deadline for the first request, an idle
-//! timeout, and a graceful drain on shutdown.
+//! connections, a deadline for the TLS handshake, a deadline for the first
+//! request, an idle timeout, and a graceful drain on shutdown.
+//!
+//! At the cap, a new connection ends the oldest connection that has not
+//! sent a request yet (clients that connect and say nothing cannot lock the
+//! others out until their deadline); when every connection has sent one,
+//! the new connection is closed at once rather than queued.
 //!
 //! # Why a byte-level idle timer
 //! The timers live in the connection's I/O ([`Watched`]), not in the
@@ -11,12 +15,13 @@
 //! forever. No HTTP/2 keep-alive pings are sent: they would keep idle
 //! connections open, and the idle timer also closes dead ones.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,11 +33,13 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
+/// How long a new connection waits for the slot of a connection it evicted.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait before accepting again after `accept` itself failed
 /// (out of descriptors, usually).
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
@@ -81,6 +88,7 @@ pub async fn serve(
     grace: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let silent = Silent::default();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -105,17 +113,30 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) if silent.evict_oldest() => {
+                tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
             tracing::warn!(
                 %peer,
                 max_connections = limits.max_connections,
-                "connection refused: too many open connections"
+                "connection refused: too many open connections, all of them serving"
             );
             continue;
         };
+        let standing = Arc::new(Standing::default());
+        silent.push(standing.clone(), limits.max_connections);
         let connection = Connection {
             stream,
             peer,
+            standing,
             tls: tls.clone(),
             router: router.clone(),
             limits: limits.clone(),
@@ -138,10 +159,57 @@ pub async fn serve(
     }
 }
 
+/// A connection's standing: whether it has sent a request, and how to end
+/// it while it has not.
+#[derive(Default)]
+struct Standing {
+    served: AtomicBool,
+    evict: Notify,
+}
+
+/// The connections that have sent no request yet, oldest first.
+#[derive(Default)]
+struct Silent {
+    queue: Mutex<VecDeque<Arc<Standing>>>,
+}
+
+impl Silent {
+    /// Adds a new connection; forgets, now and then, the ones that have
+    /// since been served or ended.
+    fn push(&self, standing: Arc<Standing>, max_connections: usize) {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if queue.len() >= max_connections {
+            queue.retain(|queued| {
+                !queued.served.load(Ordering::Relaxed) && Arc::strong_count(queued) > 1
+            });
+        }
+        queue.push_back(standing);
+    }
+
+    /// Ends the oldest connection still silent, if there is one.
+    fn evict_oldest(&self) -> bool {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        while let Some(oldest) = queue.pop_front() {
+            if !oldest.served.load(Ordering::Relaxed) && Arc::strong_count(&oldest) > 1 {
+                oldest.evict.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// One accepted connection and what it needs to be served.
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    standing: Arc<Standing>,
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
@@ -150,9 +218,21 @@ struct Connection {
 
 impl Connection {
     async fn run(self, watcher: Watcher) {
+        let standing = self.standing.clone();
+        let peer = self.peer;
+        tokio::select! {
+            () = self.serve(watcher) => {}
+            () = standing.evict.notified() => {
+                tracing::debug!(%peer, "closed a connection that sent no request, to make room");
+            }
+        }
+    }
+
+    async fn serve(self, watcher: Watcher) {
         let Connection {
             stream,
             peer,
+            standing,
             tls,
             router,
             limits,
@@ -161,13 +241,13 @@ impl Connection {
         // Answers are small: send them without waiting for more.
         let _ = stream.set_nodelay(true);
         let result = match tls {
-            None => serve_io(stream, peer, router, &limits, &builder, watcher).await,
+            None => serve_io(stream, peer, standing, router, &limits, &builder, watcher).await,
             Some(acceptor) => {
                 let handshake =
                     tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await;
                 match handshake {
                     Ok(Ok(stream)) => {
-                        serve_io(stream, peer, router, &limits, &builder, watcher).await
+                        serve_io(stream, peer, standing, router, &limits, &builder, watcher).await
                     }
                     Ok(Err(error)) => {
                         tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -190,6 +270,7 @@ impl Connection {
 async fn serve_io<S>(
     stream: S,
     peer: SocketAddr,
+    standing: Arc<Standing>,
     router: Router,
     limits: &ConnectionLimits,
     builder: &auto::Builder<TokioExecutor>,
@@ -198,11 +279,10 @@ async fn serve_io<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let served = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(Watched::new(stream, served.clone(), limits));
+    let io = TokioIo::new(Watched::new(stream, standing.clone(), limits));
     let app = TowerToHyperService::new(router);
     let service = hyper::service::service_fn(move |request| {
-        served.store(true, Ordering::Relaxed);
+        standing.served.store(true, Ordering::Relaxed);
         // Every log line of the request names the client.
         app.call(request)
             .instrument(tracing::info_span!("request", %peer))
@@ -216,8 +296,8 @@ where
 /// idle one, restarted by every byte read or written.
 struct Watched<S> {
     inner: S,
-    /// Set once the first request reached the router.
-    served: Arc<AtomicBool>,
+    /// Whether the first request reached the router.
+    standing: Arc<Standing>,
     first_request_by: Instant,
     idle_timeout: Duration,
     last_active: Instant,
@@ -225,12 +305,12 @@ struct Watched<S> {
 }
 
 impl<S> Watched<S> {
-    fn new(inner: S, served: Arc<AtomicBool>, limits: &ConnectionLimits) -> Watched<S> {
+    fn new(inner: S, standing: Arc<Standing>, limits: &ConnectionLimits) -> Watched<S> {
         let now = Instant::now();
         let first_request_by = now + limits.first_request_timeout;
         Watched {
             inner,
-            served,
+            standing,
             first_request_by,
             idle_timeout: limits.idle_timeout,
             last_active: now,
@@ -240,7 +320,7 @@ impl<S> Watched<S> {
 
     /// Checks the deadline that applies now; an error once it has passed.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let (deadline, what) = match self.served.load(Ordering::Relaxed) {
+        let (deadline, what) = match self.standing.served.load(Ordering::Relaxed) {
             true => (self.last_active + self.idle_timeout, "idle timeout"),
             false => (self.first_request_by, "no request in time"),
         };

@@ -61,7 +61,7 @@ impl InstanceState {
     pub fn new(
         tag: LogTag,
         memory_bytes: usize,
-        memory_budget: Arc<MemoryBudget>,
+        memory_budgets: MemoryBudgets,
         grant: Option<Arc<Outbound>>,
         output: &CapturedOutput,
     ) -> InstanceState {
@@ -75,7 +75,7 @@ impl InstanceState {
         InstanceState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_bytes, memory_budget),
+            limiter: MemoryLimiter::new(memory_bytes, memory_budgets),
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(grant, tag.clone()),
             tag,
@@ -180,14 +180,25 @@ impl MemoryBudget {
     }
 }
 
-/// Caps linear memory growth, per instance and against the shared budget,
-/// and remembers which cap was hit, so a trap that follows is reported as
-/// the plugin's "out of memory" or as the host's overload, not as a crash.
+/// Caps linear memory growth: per instance, against its plugin's share and
+/// against the shared budget; remembers which cap was hit, so that a trap
+/// that follows is reported as the plugin's "out of memory" or as the host's
+/// overload, not as a crash.
 struct MemoryLimiter {
     max_bytes: usize,
-    budget: Arc<MemoryBudget>,
+    budgets: MemoryBudgets,
     reserved: usize,
     hit: Option<MemoryCap>,
+}
+
+/// The budgets an instance's memory counts against.
+#[derive(Clone)]
+pub struct MemoryBudgets {
+    /// All the instances of its plugin together: a share of `shared`, so
+    /// that one plugin cannot take the memory the others need.
+    pub plugin: Arc<MemoryBudget>,
+    /// All instances of all plugins.
+    pub shared: Arc<MemoryBudget>,
 }
 
 /// Which memory cap stopped an instance.
@@ -195,15 +206,17 @@ struct MemoryLimiter {
 pub enum MemoryCap {
     /// Its own `memory-mib`.
     Plugin,
+    /// Its plugin's share of the budget.
+    PluginShare,
     /// The host's budget for all instances together.
     Host,
 }
 
 impl MemoryLimiter {
-    fn new(max_bytes: usize, budget: Arc<MemoryBudget>) -> MemoryLimiter {
+    fn new(max_bytes: usize, budgets: MemoryBudgets) -> MemoryLimiter {
         MemoryLimiter {
             max_bytes,
-            budget,
+            budgets,
             reserved: 0,
             hit: None,
         }
@@ -212,7 +225,8 @@ impl MemoryLimiter {
 
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
-        self.budget.release(self.reserved);
+        self.budgets.plugin.release(self.reserved);
+        self.budgets.shared.release(self.reserved);
     }
 }
 
@@ -228,7 +242,12 @@ impl ResourceLimiter for MemoryLimiter {
             return Ok(false);
         }
         let growth = desired.saturating_sub(current);
-        if !self.budget.reserve(growth) {
+        if !self.budgets.plugin.reserve(growth) {
+            self.hit = Some(MemoryCap::PluginShare);
+            return Ok(false);
+        }
+        if !self.budgets.shared.reserve(growth) {
+            self.budgets.plugin.release(growth);
             self.hit = Some(MemoryCap::Host);
             return Ok(false);
         }

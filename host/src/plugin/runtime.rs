@@ -34,7 +34,7 @@ use wasmtime::{
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, types};
 use super::compile::{self, Compiler};
-use super::host::{CapturedOutput, InstanceState, LogTag, MemoryBudget, MemoryCap};
+use super::host::{CapturedOutput, InstanceState, LogTag, MemoryBudget, MemoryBudgets, MemoryCap};
 use super::manifest::{Limits, Manifest};
 use super::meter::{LONG_CALL, Meter, Metered};
 use super::request::to_wit;
@@ -42,6 +42,9 @@ use crate::review::AdmissionRequest;
 use crate::text::truncate;
 use crate::webhook::spec::WALL_HEADROOM;
 
+/// One plugin's instances may hold at most this fraction of the memory
+/// budget, so a memory-hungry plugin leaves room for the others.
+const PLUGIN_MEMORY_SHARE_DIVISOR: usize = 2;
 /// How often the engine's epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Bytes of each instance slot's memory reset in place rather than returned
@@ -92,6 +95,8 @@ struct Shared {
     turns: Arc<Semaphore>,
     /// Linear memory of all live instances.
     memory: Arc<MemoryBudget>,
+    /// The most one plugin's instances may hold together.
+    memory_share: usize,
 }
 
 /// A wasmtime error with its cause chain, usable as a `#[source]`.
@@ -185,6 +190,13 @@ pub enum PluginFailure {
     /// The plugin tried to grow its memory past its cap.
     #[error("it exceeded its memory limit of {} MiB", .0 >> 20)]
     Memory(usize),
+    /// The plugin's instances together reached its share of the memory
+    /// budget.
+    #[error(
+        "its instances together reached {} MiB, its share of the plugins' memory budget",
+        .0 >> 20
+    )]
+    MemoryShare(usize),
     /// The plugin could not be instantiated.
     #[error("it could not be instantiated: {0}")]
     Instantiate(String),
@@ -293,6 +305,7 @@ impl Runtime {
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(WasmError)?;
+        let memory_budget = usize::try_from(config.memory_budget_mib << 20).unwrap_or(usize::MAX);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(WasmError)?;
         AdmissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
@@ -309,9 +322,8 @@ impl Runtime {
                 slots: Semaphore::new(instances as usize),
                 max_instances: instances,
                 turns: Arc::new(Semaphore::new(long_call_turns())),
-                memory: Arc::new(MemoryBudget::new(
-                    usize::try_from(config.memory_budget_mib << 20).unwrap_or(usize::MAX),
-                )),
+                memory: Arc::new(MemoryBudget::new(memory_budget)),
+                memory_share: memory_budget / PLUGIN_MEMORY_SHARE_DIVISOR,
             }),
         })
     }
@@ -355,6 +367,7 @@ impl Runtime {
             name: name.into(),
             digest,
             own_slots: Semaphore::new(manifest.limits.max_concurrency as usize),
+            own_memory: Arc::new(MemoryBudget::new(self.shared.memory_share)),
             manifest,
             pre,
             shared: self.shared.clone(),
@@ -408,6 +421,8 @@ pub struct Plugin {
     pre: AdmissionPluginPre<InstanceState>,
     /// Its own instance slots (`max-concurrency`).
     own_slots: Semaphore,
+    /// Its instances' memory together.
+    own_memory: Arc<MemoryBudget>,
     shared: Arc<Shared>,
 }
 
@@ -508,7 +523,10 @@ impl Plugin {
             InstanceState::new(
                 tag,
                 limits.memory_bytes(),
-                self.shared.memory.clone(),
+                MemoryBudgets {
+                    plugin: self.own_memory.clone(),
+                    shared: self.shared.memory.clone(),
+                },
                 self.manifest.outbound.clone(),
                 &output,
             ),
@@ -605,6 +623,9 @@ impl Plugin {
         }
         match store.data().memory_cap_hit() {
             Some(MemoryCap::Plugin) => return PluginFailure::Memory(limits.memory_bytes()).into(),
+            Some(MemoryCap::PluginShare) => {
+                return PluginFailure::MemoryShare(self.shared.memory_share).into();
+            }
             Some(MemoryCap::Host) => return Overload::Memory.into(),
             None => {}
         }
