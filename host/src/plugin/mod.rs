@@ -3,6 +3,7 @@
 
 mod bindings;
 mod compile;
+mod epoch;
 mod host;
 pub mod manifest;
 mod meter;

@@ -6,8 +6,8 @@
 //! - No state survives between calls: each call instantiates the plugin anew
 //!   from its template (pooling allocator, copy-on-write memory images).
 //! - A call is charged its own time only (see [`meter`](super::meter)): the
-//!   engine's epoch ticks every millisecond and a plugin past `timeout-ms`
-//!   of its own time traps. Around that, a wall-clock bound ([`WALL_HEADROOM`]
+//!   engine's epoch ticks every millisecond while calls run, and a plugin
+//!   past `timeout-ms` of its own time traps. Around that, a wall-clock bound ([`WALL_HEADROOM`]
 //!   past the deadline, inside the API server's timeout) ends a call the host
 //!   was too busy to finish as an [`Overload`], never as the plugin's failure.
 //! - Plugins share the host fairly: each has its own cap on concurrent
@@ -34,6 +34,7 @@ use wasmtime::{
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, types};
 use super::compile::{self, Compiler};
+use super::epoch::Ticker;
 use super::host::{CapturedOutput, InstanceState, LogTag, MemoryBudget, MemoryBudgets, MemoryCap};
 use super::manifest::{Limits, Manifest};
 use super::meter::{LONG_CALL, Meter, Metered};
@@ -45,8 +46,6 @@ use crate::webhook::spec::WALL_HEADROOM;
 /// One plugin's instances may hold at most this fraction of the memory
 /// budget, so a memory-hungry plugin leaves room for the others.
 const PLUGIN_MEMORY_SHARE_DIVISOR: usize = 2;
-/// How often the engine's epoch advances: the granularity of deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Bytes of each instance slot's memory reset in place rather than returned
 /// to the kernel; a typical plugin's whole heap fits.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
@@ -97,6 +96,8 @@ struct Shared {
     memory: Arc<MemoryBudget>,
     /// The most one plugin's instances may hold together.
     memory_share: usize,
+    /// Advances the epoch while calls run.
+    ticker: Ticker,
 }
 
 /// A wasmtime error with its cause chain, usable as a `#[source]`.
@@ -313,7 +314,7 @@ impl Runtime {
         let mut outbound_linker = linker.clone();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut outbound_linker)
             .map_err(WasmError)?;
-        spawn_epoch_ticker(&engine);
+        let ticker = Ticker::start(&engine).map_err(|error| WasmError(error.into()))?;
         Ok(Runtime {
             compiler: Compiler::new(engine, config.cache_dir.clone()),
             linker,
@@ -324,6 +325,7 @@ impl Runtime {
                 turns: Arc::new(Semaphore::new(long_call_turns())),
                 memory: Arc::new(MemoryBudget::new(memory_budget)),
                 memory_share: memory_budget / PLUGIN_MEMORY_SHARE_DIVISOR,
+                ticker,
             }),
         })
     }
@@ -395,22 +397,6 @@ fn long_call_turns() -> usize {
         .map_or(1, NonZeroUsize::get)
         .saturating_sub(1)
         .max(1)
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
-/// dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
-    let engine = engine.weak();
-    std::thread::Builder::new()
-        .name("wicket-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch thread");
 }
 
 /// A loaded plugin: its manifest and its pre-instantiated template.
@@ -513,6 +499,7 @@ impl Plugin {
             .ok()
             .and_then(Result::ok)
             .ok_or(Overload::Slots(self.shared.max_instances))?;
+        let _running = self.shared.ticker.running();
         let output = CapturedOutput::default();
         let tag = LogTag {
             plugin: self.name.clone(),
