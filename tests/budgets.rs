@@ -16,6 +16,16 @@ use wicket_tests::{PluginDir, Wicket, edited_fixture, eventually, fixture};
 
 const POD: &str = "v1-pod-create-plain.json";
 
+/// Checks that a good review is answered, allowed.
+async fn a_good_review_is_answered(wicket: &Wicket) {
+    let answer = wicket
+        .client()
+        .review("/validate/allow", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(answer.response["allowed"], true);
+}
+
 fn allow_plugin() -> PluginDir {
     PluginDir::new().misbehave("allow", "validating", "fail", "allow", "")
 }
@@ -33,12 +43,7 @@ async fn silent_connections_are_closed_at_the_first_request_deadline() {
     for _ in 0..25 {
         silent_tcp.push(wicket.tcp().await.unwrap());
     }
-    let answer = wicket
-        .client()
-        .review("/validate/allow", &fixture(POD))
-        .await
-        .unwrap();
-    assert_eq!(answer.response["allowed"], true);
+    a_good_review_is_answered(&wicket).await;
     for stream in &mut silent_tls {
         closed_by_server(stream, "a TLS connection that sent nothing").await;
     }
@@ -59,12 +64,7 @@ async fn at_the_cap_the_oldest_silent_connection_makes_room() {
         silent.push(wicket.tls(b"http/1.1").await.unwrap());
     }
     // A good client still gets in: the oldest silent connection goes.
-    let answer = wicket
-        .client()
-        .review("/validate/allow", &fixture(POD))
-        .await
-        .unwrap();
-    assert_eq!(answer.response["allowed"], true);
+    a_good_review_is_answered(&wicket).await;
     closed_by_server(&mut silent[0], "the oldest silent connection").await;
 }
 

@@ -51,21 +51,14 @@ async fn no_state_is_carried_from_one_request_to_the_next() {
             "request {i}"
         );
     }
-    let mut requests = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let client = client.clone();
-        requests.spawn(async move {
-            client
-                .post(
-                    "/validate/counter",
-                    fixture_with_uid(POD, &format!("par-{i}")),
-                )
-                .await
-                .unwrap()
-        });
-    }
+    let mut requests = client.post_each(
+        "/validate/counter",
+        POD,
+        (0..20).map(|i| format!("par-{i}")),
+    );
     while let Some(answer) = requests.join_next().await {
-        assert_eq!(answer.unwrap().json()["response"]["warnings"][0], "seen=1");
+        let answer = answer.unwrap().unwrap();
+        assert_eq!(answer.json()["response"]["warnings"][0], "seen=1");
     }
 }
 
@@ -140,19 +133,7 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
         .misbehave("allow", "validating", "fail", "allow", "");
     let wicket = Wicket::start_with(plugins, &["--max-instances", "2"]).unwrap();
     let client = wicket.client();
-    let mut loops = tokio::task::JoinSet::new();
-    for i in 0..3 {
-        let client = client.clone();
-        loops.spawn(async move {
-            client
-                .post(
-                    "/validate/loop",
-                    fixture_with_uid(POD, &format!("loop-{i}")),
-                )
-                .await
-                .unwrap()
-        });
-    }
+    let mut loops = client.post_each("/validate/loop", POD, (0..3).map(|i| format!("loop-{i}")));
     while !wicket.log().contains("looping on loop-") {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -167,7 +148,7 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
     );
     let mut saturated = 0;
     while let Some(answer) = loops.join_next().await {
-        let answer = answer.unwrap().json();
+        let answer = answer.unwrap().unwrap().json();
         let message = answer["response"]["status"]["message"].as_str().unwrap();
         assert!(message.starts_with("plugin loop failed: "), "{message}");
         saturated += usize::from(message.contains("stayed busy (its max-concurrency)"));

@@ -128,6 +128,22 @@ async fn during<T>(wicket: &Wicket, attack: impl Future<Output = T>) -> (T, Good
     tokio::join!(attack, good)
 }
 
+/// The resident-memory row of a stalled-body probe: before, at the peak,
+/// and two seconds after the attack ended.
+async fn memory_row(pid: u32, before: u64, peak: u64) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    row(
+        "… resident memory",
+        "≤ 256 MiB",
+        &format!(
+            "before {:.0} MiB, peak {:.0} MiB, 2 s after {:.0} MiB",
+            before as f64 / MIB,
+            peak as f64 / MIB,
+            rss(pid) as f64 / MIB
+        ),
+    );
+}
+
 /// Resident memory of the process, in bytes.
 fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -243,17 +259,7 @@ async fn stalled_http1_bodies(count: usize, hold: Duration) -> anyhow::Result<()
         );
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    row(
-        "… resident memory",
-        "≤ 256 MiB",
-        &format!(
-            "before {:.0} MiB, peak {:.0} MiB, 2 s after {:.0} MiB",
-            before as f64 / MIB,
-            peak as f64 / MIB,
-            rss(pid) as f64 / MIB
-        ),
-    );
+    memory_row(pid, before, peak).await;
     Ok(())
 }
 
@@ -302,17 +308,7 @@ async fn stalled_http2_streams(count: usize, hold: Duration) -> anyhow::Result<(
     })
     .await;
     connection.abort();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    row(
-        "… resident memory",
-        "≤ 256 MiB",
-        &format!(
-            "before {:.0} MiB, peak {:.0} MiB, 2 s after {:.0} MiB",
-            before as f64 / MIB,
-            peak as f64 / MIB,
-            rss(pid) as f64 / MIB
-        ),
-    );
+    memory_row(pid, before, peak).await;
     Ok(())
 }
 
@@ -327,21 +323,11 @@ async fn looping_plugin(reviews: usize, window: Duration) -> anyhow::Result<()> 
     let wicket = Wicket::start(plugins)?;
     let (_, mut unloaded) = during(&wicket, tokio::time::sleep(window)).await;
     let started = Instant::now();
-    let loops = {
-        let mut loops = JoinSet::new();
-        for i in 0..reviews {
-            let client = wicket.client();
-            loops.spawn(async move {
-                client
-                    .post(
-                        "/validate/loop",
-                        fixture_with_uid(POD, &format!("loop-{i}")),
-                    )
-                    .await
-            });
-        }
-        loops
-    };
+    let loops = wicket.client().post_each(
+        "/validate/loop",
+        POD,
+        (0..reviews).map(|i| format!("loop-{i}")),
+    );
     let (_, mut loaded) = during(&wicket, tokio::time::sleep(window)).await;
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for answer in loops.join_all().await {

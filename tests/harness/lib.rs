@@ -512,6 +512,22 @@ impl Client {
         self.send(request).await
     }
 
+    /// POSTs `fixture` to `path` once per uid in `uids`, all at once.
+    pub fn post_each(
+        &self,
+        path: &str,
+        fixture: &str,
+        uids: impl IntoIterator<Item = String>,
+    ) -> tokio::task::JoinSet<anyhow::Result<Answer>> {
+        let mut posts = tokio::task::JoinSet::new();
+        for uid in uids {
+            let (client, path) = (self.clone(), path.to_owned());
+            let request = fixture_with_uid(fixture, &uid);
+            posts.spawn(async move { client.post(&path, request).await });
+        }
+        posts
+    }
+
     /// POSTs the review `request` to `path` and checks the answer against
     /// every rule the API server enforces (the webhook kind comes from the
     /// path), returning its `response` and patch.
