@@ -283,9 +283,16 @@ where
     let app = TowerToHyperService::new(router);
     let service = hyper::service::service_fn(move |request| {
         standing.served.store(true, Ordering::Relaxed);
-        // Every log line of the request names the client.
+        // Every log line of the request names the client and the size it
+        // declared.
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
         app.call(request)
-            .instrument(tracing::info_span!("request", %peer))
+            .instrument(tracing::info_span!("request", %peer, bytes = %declared))
     });
     watcher
         .watch(builder.serve_connection(io, service).into_owned())
