@@ -225,3 +225,27 @@ async fn configmap_mutator_hashes_defaults_and_limits_real_configmaps() {
     assert_eq!(code, 403);
     assert!(message.contains("store it in a Secret"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_quick_starts_try_it_reviews_are_mutated() {
+    let wicket = first_party();
+    let client = wicket.client();
+    let try_it = |plugin: &str| {
+        std::fs::read(wicket_tests::workspace_root().join(format!("deploy/try/{plugin}.json")))
+            .unwrap()
+    };
+    let pod = mutated_once(
+        &client,
+        "/mutate/sidecar-injector",
+        &try_it("sidecar-injector"),
+    )
+    .await;
+    assert!(names(&pod["spec"]["containers"]).contains(&"envoy"));
+    let configmap = mutated_once(
+        &client,
+        "/mutate/configmap-mutator",
+        &try_it("configmap-mutator"),
+    )
+    .await;
+    assert!(configmap["metadata"]["annotations"].is_object());
+}
