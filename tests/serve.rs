@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use wicket_tests::pki::TestCa;
 use wicket_tests::{
-    Client, PluginDir, Wicket, apply, fixture, fixture_names, misbehave, test_plugin,
+    Client, PluginDir, Wicket, apply, eventually, fixture, fixture_names, misbehave, test_plugin,
 };
 
 const LABEL: &str = "wicket.dev/touched";
@@ -462,4 +462,65 @@ async fn reviews_are_served_over_http2_too() {
     let request = fixture("v1-pod-create-large-orders-api.json");
     let reviewed = client.review("/mutate/add-label", &request).await.unwrap();
     assert!(reviewed.patch.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_tells_the_truth_about_the_folder_and_the_drain() {
+    let plugins = PluginDir::new()
+        .misbehave("allow", "validating", "fail", "allow", "")
+        .misbehave(
+            "loop",
+            "validating",
+            "fail",
+            "loop",
+            "[limits]\ntimeout-ms = 5000",
+        );
+    let folder = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let ops = wicket.ops_client();
+    let readiness = async || {
+        let answer = ops.get("/readyz").await.unwrap();
+        (answer.status, answer.json())
+    };
+    let limit = std::time::Duration::from_secs(60);
+    let (status, ready) = readiness().await;
+    assert_eq!((status, &ready["ready"]), (200, &json!(true)), "{ready}");
+
+    // The folder goes: not ready, and says why; it comes back: ready.
+    let moved = folder.with_extension("away");
+    std::fs::rename(&folder, &moved).unwrap();
+    let ready = eventually("not ready without the folder", limit, async || {
+        let (status, ready) = readiness().await;
+        (status == 503).then_some(ready)
+    })
+    .await;
+    assert_eq!(ready["reason"], "the plugin folder cannot be read");
+    assert!(ready["folderError"].is_string(), "{ready}");
+    std::fs::rename(&moved, &folder).unwrap();
+    eventually("ready with the folder back", limit, async || {
+        (readiness().await.0 == 200).then_some(())
+    })
+    .await;
+
+    // A drain starts (SIGTERM) while a review is in flight: not ready, and
+    // the ops listener keeps answering until the review is done.
+    let client = wicket.client();
+    let in_flight = tokio::spawn(async move {
+        client
+            .post("/validate/loop", fixture("v1-pod-create-plain.json"))
+            .await
+    });
+    eventually("the review in flight", limit, async || {
+        wicket.log().contains("looping on").then_some(())
+    })
+    .await;
+    wicket.signal("TERM");
+    let ready = eventually("not ready while draining", limit, async || {
+        let (status, ready) = readiness().await;
+        (status == 503).then_some(ready)
+    })
+    .await;
+    assert_eq!(ready["reason"], "draining: shutting down");
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(answer.status, 200, "the review in flight is answered");
 }

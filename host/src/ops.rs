@@ -2,24 +2,41 @@
 //! told otherwise): `/healthz`, `/readyz` with what is served and what is
 //! not, and `/plugins` with digests, limits, grants and counters. None of it
 //! is on the webhook port, which any client that reaches it can call.
+//!
+//! `/readyz` tells the truth: 503 once a drain has started (SIGTERM) and
+//! while the plugin folder is missing or unreadable, so that the Service
+//! sends reviews elsewhere; 200 otherwise. (The listeners are bound only
+//! after the first folder load and the TLS material, so nothing answers
+//! before them.)
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::registry::Registry;
 
-/// The ops routes over `registry`.
-pub fn router(registry: Arc<Registry>) -> Router {
+/// What the ops routes look at.
+#[derive(Clone)]
+struct Ops {
+    registry: Arc<Registry>,
+    /// `true` once a drain has started.
+    draining: watch::Receiver<bool>,
+}
+
+/// The ops routes over `registry`; `draining` turns `true` when the drain
+/// starts.
+pub fn router(registry: Arc<Registry>, draining: watch::Receiver<bool>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/plugins", get(plugins))
-        .with_state(registry)
+        .with_state(Ops { registry, draining })
 }
 
 /// Liveness: the process answers.
@@ -27,18 +44,29 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
-    let snapshot = registry.snapshot();
-    axum::Json(json!({
-        "ready": true,
+async fn readyz(State(ops): State<Ops>) -> Response {
+    let snapshot = ops.registry.snapshot();
+    let folder_error = ops.registry.folder_error();
+    let not_ready = match (*ops.draining.borrow(), &folder_error) {
+        (true, _) => Some("draining: shutting down"),
+        (false, Some(_)) => Some("the plugin folder cannot be read"),
+        (false, None) => None,
+    };
+    let status = match not_ready {
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+        None => StatusCode::OK,
+    };
+    let body = json!({
+        "ready": not_ready.is_none(),
+        "reason": not_ready,
         "plugins": snapshot.served_paths(),
         "notLoaded": snapshot.refused(),
-        "folderError": registry.folder_error().as_deref(),
-    }))
-    .into_response()
+        "folderError": folder_error.as_deref(),
+    });
+    (status, axum::Json(body)).into_response()
 }
 
-async fn plugins(State(registry): State<Arc<Registry>>) -> Response {
+async fn plugins(State(Ops { registry, .. }): State<Ops>) -> Response {
     let mut view = registry.snapshot().describe();
     view["folderError"] = json!(registry.folder_error().as_deref());
     axum::Json(view).into_response()

@@ -76,15 +76,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(tls.keeper.run(rereads.certificates));
 
     let stopping = stop_on_signal(config.shutdown_grace);
+    // The ops listener serves until the process ends, so that probes see
+    // the drain (`/readyz` 503) while in-flight reviews finish.
     tokio::spawn(connections::serve(
         ops_listener,
         None,
-        ops::router(registry.clone()),
+        ops::router(registry.clone(), stopping.clone()),
         ConnectionLimits {
             max_connections: OPS_MAX_CONNECTIONS,
             ..config.connections.clone()
         },
-        stopped(stopping.clone()),
+        std::future::pending(),
         config.shutdown_grace,
     ));
     let state = AppState::new(registry, config.max_body_bytes, config.body_budget_bytes);
