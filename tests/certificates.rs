@@ -2,7 +2,8 @@
 //! `--self-signed` keeps its CA across a restart; given files are followed
 //! under load with no failed handshake; a bad new pair keeps the old one;
 //! a Secret volume's `..data` swap and SIGHUP are followed too; replicas
-//! share one CA through `--cert-secret`.
+//! share one CA through `--cert-secret`; `--client-ca` admits only clients
+//! with a certificate from that CA.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -421,4 +422,51 @@ async fn a_replica_that_loses_the_race_to_create_the_secret_serves_the_winners_c
     assert_eq!(secret_text(&api, "ca.crt"), ca);
     std::fs::write(&loser.ca_file, &ca).unwrap();
     assert_eq!(loser.client().get("/healthz").await.unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_client_ca_only_clients_it_signed_complete_the_handshake() {
+    let state = tempfile::tempdir().unwrap();
+    let clients = TestCa::new();
+    let client_ca = state.path().join("client-ca.pem");
+    clients.write(&client_ca);
+    let wicket = Wicket::start_with(
+        PluginDir::new().misbehave("allow", "validating", "fail", "allow", ""),
+        &["--client-ca", client_ca.to_str().unwrap()],
+    )
+    .unwrap();
+    let review = wicket_tests::fixture("v1-pod-create-plain.json");
+    let with = |ca: &TestCa| {
+        let identity = ca.issue();
+        Client::with_identity(
+            &wicket.ca_file,
+            &wicket.base_url,
+            &identity.cert,
+            &identity.key,
+        )
+    };
+    let signed = with(&clients)
+        .post("/validate/allow", review.clone())
+        .await
+        .unwrap();
+    assert_eq!(signed.status, 200);
+    assert_eq!(signed.json()["response"]["allowed"], true);
+    let anonymous = wicket
+        .client()
+        .post("/validate/allow", review.clone())
+        .await;
+    assert!(
+        anonymous.is_err(),
+        "a client without a certificate is refused"
+    );
+    let stranger = with(&TestCa::new()).post("/validate/allow", review).await;
+    assert!(
+        stranger.is_err(),
+        "a certificate from another CA is refused"
+    );
+    // The ops listener is plain HTTP and needs no certificate.
+    assert_eq!(
+        wicket.ops_client().get("/healthz").await.unwrap().status,
+        200
+    );
 }

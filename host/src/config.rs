@@ -40,6 +40,9 @@ pub struct ServeConfig {
     pub plugins_dir: PathBuf,
     /// The serving certificate.
     pub tls: TlsSource,
+    /// Only clients presenting a certificate signed by a CA in this file
+    /// complete the handshake (`--client-ca`).
+    pub client_ca: Option<PathBuf>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// Bytes of request bodies held at once; past it reviews get 503.
@@ -66,6 +69,7 @@ impl ServeConfig {
                 dir: PathBuf::from(DEFAULT_TLS_DIR),
                 names: crate::tls::LOCAL_NAMES.map(str::to_owned).to_vec(),
             },
+            client_ca: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
             connections: ConnectionLimits::default(),

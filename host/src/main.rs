@@ -194,6 +194,10 @@ struct ServeArgs {
     /// names, the --url's host and each --san.
     #[arg(long, conflicts_with = "tls_cert", requires = "namespace")]
     cert_secret: Option<String>,
+    /// Accept only clients presenting a certificate signed by a CA in this
+    /// file (PEM): the API server's admission client certificate.
+    #[arg(long, env = "WICKET_CLIENT_CA")]
+    client_ca: Option<PathBuf>,
     /// Extra DNS name or IP address for Wicket's own certificate (repeatable).
     #[arg(long = "san", conflicts_with = "tls_cert")]
     sans: Vec<String>,
@@ -266,6 +270,7 @@ impl ServeArgs {
             listen: self.listen,
             ops_listen: self.ops_listen,
             tls,
+            client_ca: self.client_ca,
             max_body_bytes: self.max_body_bytes,
             body_budget_bytes: self.body_budget_mib << 20,
             connections: ConnectionLimits {

@@ -35,9 +35,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
         false => None,
     };
-    let tls = tls::start(&config.tls, kube_client.clone())
-        .await
-        .context("setting up TLS")?;
+    let tls = tls::start(
+        &config.tls,
+        config.client_ca.as_deref(),
+        kube_client.clone(),
+    )
+    .await
+    .context("setting up TLS")?;
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));

@@ -458,24 +458,39 @@ pub struct Client {
 impl Client {
     /// An HTTP/1.1 client for `base_url` trusting the CA in `ca_file`.
     pub fn new(ca_file: &Path, base_url: &str) -> Client {
-        Client::build(ca_file, base_url, false, true)
+        Client::build(client_tls(ca_file), base_url, false, true)
+    }
+
+    /// An HTTP/1.1 client that presents the certificate `cert_pem` (with
+    /// its key `key_pem`) to the server.
+    pub fn with_identity(ca_file: &Path, base_url: &str, cert_pem: &str, key_pem: &str) -> Client {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
+        let tls = client_tls_builder(ca_file)
+            .with_client_auth_cert(chain, key)
+            .expect("a client certificate");
+        Client::build(tls, base_url, false, true)
     }
 
     /// An HTTP/2-only client (ALPN `h2`) for `base_url` trusting `ca_file`.
     pub fn http2(ca_file: &Path, base_url: &str) -> Client {
-        Client::build(ca_file, base_url, true, true)
+        Client::build(client_tls(ca_file), base_url, true, true)
     }
 
     /// An HTTP/1.1 client that opens a new connection (a new TLS handshake)
     /// for every request.
     pub fn handshake_each_time(ca_file: &Path, base_url: &str) -> Client {
-        Client::build(ca_file, base_url, false, false)
+        Client::build(client_tls(ca_file), base_url, false, false)
     }
 
     /// A plain-HTTP client for `base_url` (the ops listener).
     pub fn plain(base_url: &str) -> Client {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(client_tls_trusting(rustls::RootCertStore::empty()))
+            .with_tls_config(trusting(rustls::RootCertStore::empty()).with_no_client_auth())
             .https_or_http()
             .enable_http1()
             .build();
@@ -485,8 +500,7 @@ impl Client {
         }
     }
 
-    fn build(ca_file: &Path, base_url: &str, http2: bool, reuse: bool) -> Client {
-        let tls = client_tls(ca_file);
+    fn build(tls: rustls::ClientConfig, base_url: &str, http2: bool, reuse: bool) -> Client {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only();
@@ -677,22 +691,31 @@ fn check_apiserver_rules(
 
 /// A TLS client configuration trusting the CAs in `ca_file`.
 pub fn client_tls(ca_file: &Path) -> rustls::ClientConfig {
+    client_tls_builder(ca_file).with_no_client_auth()
+}
+
+/// A TLS client configuration trusting the CAs in `ca_file`, to be given
+/// its client authentication.
+fn client_tls_builder(
+    ca_file: &Path,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
         roots.add(cert.expect("CA PEM")).expect("CA certificate");
     }
-    client_tls_trusting(roots)
+    trusting(roots)
 }
 
-fn client_tls_trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+fn trusting(
+    roots: rustls::RootCertStore,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_root_certificates(roots)
-        .with_no_client_auth()
 }
 
 /// Polls `probe` every 20 ms until it returns `Some`, and panics naming

@@ -26,11 +26,12 @@ mod pem;
 mod secret;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
 use tokio::sync::{Notify, watch};
 
 use crate::watch::DirWatch;
@@ -120,6 +121,12 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration refused")]
     Rustls(#[from] rustls::Error),
+    /// The `--client-ca` file holds no usable CA certificate.
+    #[error("--client-ca {} holds no usable CA certificate", .0.display())]
+    ClientCa(PathBuf, #[source] PemError),
+    /// rustls refused the client CAs.
+    #[error("cannot verify clients against --client-ca")]
+    ClientVerifier(#[source] rustls::server::VerifierBuilderError),
     /// The folders holding the files cannot be watched.
     #[error("cannot watch the certificate files' folders")]
     Watch(#[from] notify::Error),
@@ -177,7 +184,11 @@ struct Loaded {
 
 /// Loads the first certificate from `source` (a Secret through `client`);
 /// an error here stops start-up.
-pub async fn start(source: &TlsSource, client: Option<kube::Client>) -> Result<Tls, TlsError> {
+pub async fn start(
+    source: &TlsSource,
+    client_ca: Option<&Path>,
+    client: Option<kube::Client>,
+) -> Result<Tls, TlsError> {
     let (mut source, trust_file) = match source {
         TlsSource::Files { cert, key, ca } => (
             Source::Files(CertFiles::new(cert.clone(), key.clone(), ca.clone())),
@@ -210,10 +221,20 @@ pub async fn start(source: &TlsSource, client: Option<kube::Client>) -> Result<T
     let first = source.load().await?;
     let live = Arc::new(LiveCert::new(first.key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(live.clone());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|error| TlsError::Read(path.into(), error))?;
+            let roots = pem::roots(&pem).map_err(|error| TlsError::ClientCa(path.into(), error))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(TlsError::ClientVerifier)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(live.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let (trust_sender, trust_receiver) = watch::channel(first.trust);
     let changes = match &source {

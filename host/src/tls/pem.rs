@@ -1,6 +1,8 @@
 //! A certificate chain and its private key, from PEM text to what rustls
-//! serves, refusing a key that does not belong to the certificate.
+//! serves, refusing a key that does not belong to the certificate; and CA
+//! certificates to verify clients against.
 
+use rustls::RootCertStore;
 use rustls::pki_types::pem::{self as pki_pem, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
@@ -20,6 +22,19 @@ pub enum PemError {
     /// rustls refused the key, or the key is not the certificate's.
     #[error("the key cannot be used with the certificate")]
     Key(#[source] rustls::Error),
+}
+
+/// The CA certificates in `pem`, as roots to verify clients against.
+pub fn roots(pem: &[u8]) -> Result<RootCertStore, PemError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(PemError::Pem)?;
+        roots.add(cert).map_err(|_| PemError::NotACertificate)?;
+    }
+    match roots.is_empty() {
+        true => Err(PemError::NoCertificate),
+        false => Ok(roots),
+    }
 }
 
 /// The chain in `chain_pem` (leaf first) with the key in `key_pem`, checked
@@ -51,6 +66,16 @@ mod tests {
             .self_signed(&key)
             .unwrap();
         (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn client_cas_need_a_certificate() {
+        let (cert, _) = pair("ca");
+        assert_eq!(roots(cert.as_bytes()).unwrap().len(), 1);
+        assert!(matches!(roots(b""), Err(PemError::NoCertificate)));
+        assert!(
+            roots(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n").is_err()
+        );
     }
 
     #[test]
