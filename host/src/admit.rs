@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
-use crate::plugin::{CallError, FailurePolicy, Manifest, Mode, Overload, Plugin, PluginFailure};
+use crate::plugin::{
+    CallError, Enforcement, FailurePolicy, Manifest, Mode, Overload, Plugin, PluginFailure,
+};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::text::{truncate, with_causes};
 
@@ -40,6 +42,11 @@ pub enum Verdict {
     FailedClosed,
     /// The plugin failed and its policy admitted the request.
     FailedOpen,
+    /// Refused by the plugin, admitted with a warning (`enforcement = "warn"`).
+    Warned,
+    /// Refused or changed by the plugin, admitted unchanged
+    /// (`enforcement = "monitor"`).
+    Monitored,
 }
 
 impl Verdict {
@@ -50,6 +57,8 @@ impl Verdict {
             Verdict::Denied => "denied",
             Verdict::FailedClosed => "failed-closed",
             Verdict::FailedOpen => "failed-open",
+            Verdict::Warned => "warned",
+            Verdict::Monitored => "monitored",
         }
     }
 }
@@ -79,6 +88,12 @@ pub async fn judge(
         Err(CallError::Overloaded(overload)) => return Err(overload),
     };
     let decision = decide(plugin.name(), plugin.manifest(), request, answer);
+    let decision = enforce(
+        plugin.name(),
+        plugin.manifest().enforcement,
+        &request.uid,
+        decision,
+    );
     if let Some(failure) = &decision.failure {
         tracing::warn!(
             plugin = %plugin.name(),
@@ -89,6 +104,81 @@ pub async fn judge(
         );
     }
     Ok(decision)
+}
+
+/// Applies the plugin's or pipeline's `enforcement` to its decision. A
+/// failure is left to the failure policy; `warn` lets a denial through as a
+/// warning and a `would-deny` audit annotation; `monitor` lets everything
+/// through unchanged, with `would-deny` or `would-patch` annotations and a
+/// log line.
+pub fn enforce(
+    name: &str,
+    enforcement: Enforcement,
+    uid: &str,
+    mut decision: Decision,
+) -> Decision {
+    let denied = decision.verdict == Verdict::Denied;
+    match enforcement {
+        Enforcement::Deny => return decision,
+        _ if decision.failure.is_some() => return decision,
+        Enforcement::Warn if denied => {
+            let message = decision.response.status.take().map(|status| status.message);
+            let message = message.unwrap_or_default();
+            decision.response.allowed = true;
+            decision
+                .response
+                .warnings
+                .push(format!("{message} (warn mode: not enforced)"));
+            decision.response.warnings =
+                bounded_warnings(std::mem::take(&mut decision.response.warnings));
+            decision
+                .response
+                .audit_annotations
+                .insert("would-deny".into(), message);
+            decision.verdict = Verdict::Warned;
+        }
+        Enforcement::Warn => {}
+        Enforcement::Monitor => {
+            let mut would = Vec::new();
+            if denied {
+                let message = decision.response.status.take().map(|status| status.message);
+                let message = message.unwrap_or_default();
+                would.push(format!("deny: {message}"));
+                decision
+                    .response
+                    .audit_annotations
+                    .insert("would-deny".into(), message);
+                decision.response.allowed = true;
+            }
+            if let Some(patch) = decision.response.patch.take() {
+                let summary = patch_summary(&patch);
+                would.push(format!("patch: {summary}"));
+                decision
+                    .response
+                    .audit_annotations
+                    .insert("would-patch".into(), summary);
+            }
+            if !would.is_empty() {
+                tracing::info!(plugin = %name, %uid, would = %would.join("; "), "monitor mode: not enforced");
+                decision.verdict = Verdict::Monitored;
+            }
+        }
+    }
+    decision
+}
+
+/// A patch's size and the paths it touches, for a monitor-mode report.
+fn patch_summary(patch: &[u8]) -> String {
+    let paths: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(patch)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|operation| operation["path"].as_str().map(str::to_owned))
+        .collect();
+    truncate(
+        &format!("{} bytes, {}", patch.len(), paths.join(" ")),
+        MAX_MESSAGE_BYTES,
+    )
+    .to_owned()
 }
 
 /// Decides the answer for `request` from the plugin `name`'s `answer`.
@@ -459,6 +549,64 @@ mod tests {
                 limit: 1024
             })
         ));
+    }
+
+    #[test]
+    fn warn_lets_a_denial_through_and_monitor_lets_everything_through() {
+        let mutating = manifest(Mode::Mutating, FailurePolicy::Fail);
+        let denial = || Response {
+            denied: Some(Denial {
+                code: 403,
+                message: "not today".into(),
+            }),
+            ..allow()
+        };
+        let warned = enforce(
+            "p",
+            Enforcement::Warn,
+            "u",
+            decide_on(POD_CREATE, &mutating, Ok(denial())),
+        );
+        assert_eq!(warned.verdict, Verdict::Warned);
+        assert!(warned.response.allowed && warned.response.status.is_none());
+        assert_eq!(
+            warned.response.warnings,
+            ["p: not today (warn mode: not enforced)"]
+        );
+        assert_eq!(
+            warned.response.audit_annotations["would-deny"],
+            "p: not today"
+        );
+        // A patch still applies in warn mode.
+        let patched = enforce(
+            "p",
+            Enforcement::Warn,
+            "u",
+            decide_on(POD_CREATE, &mutating, Ok(add_label())),
+        );
+        assert!(patched.response.patch.is_some());
+
+        let monitored = enforce(
+            "p",
+            Enforcement::Monitor,
+            "u",
+            decide_on(POD_CREATE, &mutating, Ok(add_label())),
+        );
+        assert_eq!(monitored.verdict, Verdict::Monitored);
+        assert!(monitored.response.patch.is_none());
+        assert!(
+            monitored.response.audit_annotations["would-patch"].contains("/metadata/labels/x"),
+            "{:?}",
+            monitored.response.audit_annotations
+        );
+        // Failures stay with the failure policy.
+        let failed = enforce(
+            "p",
+            Enforcement::Monitor,
+            "u",
+            decide_on(POD_CREATE, &mutating, Err(PluginFailure::Trap("x".into()))),
+        );
+        assert_eq!(failed.verdict, Verdict::FailedClosed);
     }
 
     #[test]

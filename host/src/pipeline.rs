@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 
 use crate::admit::{self, Decision, Verdict};
 use crate::patch;
-use crate::plugin::{Mode, Overload, PluginFailure};
+use crate::plugin::{Enforcement, Mode, Overload, PluginFailure};
 use crate::registry::{Counters, Served};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 
@@ -38,6 +38,8 @@ pub struct Pipeline {
     pub name: String,
     /// Mutating or validating.
     pub mode: Mode,
+    /// Whether its merged verdict is enforced.
+    pub enforcement: Enforcement,
     /// The plugins, in order.
     pub steps: Vec<Arc<Served>>,
     /// How its reviews ended (kept across reloads).
@@ -69,7 +71,8 @@ impl Pipeline {
         let judged = match self.mode {
             Mode::Mutating => self.mutate(request, wall_bound).await,
             Mode::Validating => self.validate(request, wall_bound).await,
-        };
+        }
+        .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision));
         self.counters.record(&judged);
         judged
     }

@@ -46,6 +46,23 @@ pub enum FailurePolicy {
     Ignore,
 }
 
+/// What Wicket does with a plugin's (or pipeline's) verdict: enforce it,
+/// or roll a new policy out by letting requests through while reporting
+/// what it would have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    /// Denials deny and patches apply.
+    #[default]
+    Deny,
+    /// A denial admits with the denial as a warning and an audit
+    /// annotation; patches still apply.
+    Warn,
+    /// Everything admits unchanged; what would have happened is logged and
+    /// written as an audit annotation.
+    Monitor,
+}
+
 /// Resource limits for one call into the plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -143,6 +160,8 @@ pub struct Manifest {
     pub mode: Mode,
     /// What a plugin failure answers.
     pub failure_policy: FailurePolicy,
+    /// Whether its verdicts are enforced.
+    pub enforcement: Enforcement,
     /// Per-call limits.
     pub limits: Limits,
     /// The `[settings]` table as JSON text, handed to the plugin unchanged.
@@ -163,6 +182,7 @@ impl Default for Manifest {
         Manifest {
             mode: Mode::default(),
             failure_policy: FailurePolicy::default(),
+            enforcement: Enforcement::default(),
             limits: Limits::default(),
             settings_json: "{}".to_owned(),
             sha256: None,
@@ -180,6 +200,8 @@ struct ManifestFile {
     mode: Mode,
     #[serde(default)]
     failure_policy: FailurePolicy,
+    #[serde(default)]
+    enforcement: Enforcement,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -239,6 +261,7 @@ impl Manifest {
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
+            enforcement: file.enforcement,
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,

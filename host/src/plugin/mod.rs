@@ -14,7 +14,7 @@ mod tls_client;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};
-pub use manifest::{FailurePolicy, Limits, Manifest, ManifestError, Mode};
+pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use outbound::{HostPattern, Outbound};
 pub use runtime::{
     CallError, LoadError, Overload, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError,

@@ -15,10 +15,12 @@ pub struct Counters {
     denials: AtomicU64,
     failures: AtomicU64,
     shed: AtomicU64,
+    not_enforced: AtomicU64,
 }
 
 /// A reading of [`Counters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CountersView {
     /// Reviews answered.
     pub requests: u64,
@@ -29,6 +31,9 @@ pub struct CountersView {
     /// Reviews answered 503 because the host was overloaded (not counted in
     /// `requests`).
     pub shed: u64,
+    /// Reviews a plugin refused or changed that were let through unchanged
+    /// or with a warning (`enforcement = "warn"` or `"monitor"`).
+    pub not_enforced: u64,
 }
 
 impl Counters {
@@ -46,6 +51,7 @@ impl Counters {
             Verdict::Allowed => return,
             Verdict::Denied => &self.denials,
             Verdict::FailedClosed | Verdict::FailedOpen => &self.failures,
+            Verdict::Warned | Verdict::Monitored => &self.not_enforced,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -57,6 +63,7 @@ impl Counters {
             denials: self.denials.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             shed: self.shed.load(Ordering::Relaxed),
+            not_enforced: self.not_enforced.load(Ordering::Relaxed),
         }
     }
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::Entry;
 use crate::pipeline::Pipeline;
-use crate::plugin::Mode;
+use crate::plugin::{Enforcement, Mode};
 use crate::webhook::spec::{self, WebhookSpec};
 
 /// One pipeline as written.
@@ -30,6 +30,10 @@ pub struct PipelineSpec {
     pub mode: Mode,
     /// The plugins, in the order a mutating pipeline runs them.
     pub plugins: Vec<String>,
+    /// Whether the merged verdict is enforced (each plugin's own
+    /// enforcement applies to its step first).
+    #[serde(default)]
+    pub enforcement: Enforcement,
     /// How the API server should call it, as for a plugin.
     #[serde(default)]
     pub webhook: Vec<WebhookSpec>,
@@ -99,6 +103,7 @@ pub fn resolve(
     let pipeline = Pipeline {
         name: name.to_owned(),
         mode: spec.mode,
+        enforcement: spec.enforcement,
         steps,
         counters: previous.map_or_else(Arc::default, |pipeline| pipeline.counters.clone()),
     };
