@@ -122,33 +122,21 @@ pub fn enforce(
         Enforcement::Deny => return decision,
         _ if decision.failure.is_some() => return decision,
         Enforcement::Warn if denied => {
-            let message = decision.response.status.take().map(|status| status.message);
-            let message = message.unwrap_or_default();
-            decision.response.allowed = true;
+            let message = let_denial_through(&mut decision.response);
             decision
                 .response
                 .warnings
                 .push(format!("{message} (warn mode: not enforced)"));
             decision.response.warnings =
                 bounded_warnings(std::mem::take(&mut decision.response.warnings));
-            decision
-                .response
-                .audit_annotations
-                .insert("would-deny".into(), message);
             decision.verdict = Verdict::Warned;
         }
         Enforcement::Warn => {}
         Enforcement::Monitor => {
             let mut would = Vec::new();
             if denied {
-                let message = decision.response.status.take().map(|status| status.message);
-                let message = message.unwrap_or_default();
+                let message = let_denial_through(&mut decision.response);
                 would.push(format!("deny: {message}"));
-                decision
-                    .response
-                    .audit_annotations
-                    .insert("would-deny".into(), message);
-                decision.response.allowed = true;
             }
             if let Some(patch) = decision.response.patch.take() {
                 let summary = patch_summary(&patch);
@@ -165,6 +153,21 @@ pub fn enforce(
         }
     }
     decision
+}
+
+/// Turns a denial into an admission that records it as a `would-deny` audit
+/// annotation, and returns its message.
+fn let_denial_through(response: &mut AdmissionResponse) -> String {
+    let message = response
+        .status
+        .take()
+        .map(|status| status.message)
+        .unwrap_or_default();
+    response.allowed = true;
+    response
+        .audit_annotations
+        .insert("would-deny".into(), message.clone());
+    message
 }
 
 /// A patch's size and the paths it touches, for a monitor-mode report.
