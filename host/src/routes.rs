@@ -27,11 +27,10 @@ use crate::admit::Decision;
 use crate::body::{self, BodyBudget, BodyError};
 use crate::ops;
 use crate::pipeline::Pipeline;
-use crate::plugin::{Mode, Overload};
+use crate::plugin::{self, Mode, Overload};
 use crate::registry::{Lookup, Registry, Served, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
 use crate::text::with_causes;
-use crate::webhook::spec::WALL_HEADROOM;
 
 /// What the handlers share.
 pub struct AppState {
@@ -139,7 +138,7 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
         Ok(review) => review,
         Err(err) => return Refusal::BadReview(err).into_response(),
     };
-    let wall_bound = Instant::now() + target.deadline() + WALL_HEADROOM;
+    let wall_bound = plugin::wall_bound(target.deadline());
     let judged = match &target {
         Target::Plugin(served) => served.judge(&review.request, wall_bound).await,
         Target::Pipeline(pipeline) => pipeline.judge(&review.request, wall_bound).await,

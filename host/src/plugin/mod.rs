@@ -18,4 +18,5 @@ pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, 
 pub use outbound::{HostPattern, Outbound};
 pub use runtime::{
     CallError, LoadError, Overload, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError,
+    wall_bound,
 };

@@ -254,29 +254,16 @@ enum Stage {
     Call,
 }
 
-/// The error the epoch callback raises when a call passes its deadline.
-#[derive(Debug)]
-struct DeadlineReached;
-
-impl fmt::Display for DeadlineReached {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline reached")
-    }
+/// Why the epoch callback stopped a call.
+#[derive(Debug, thiserror::Error)]
+enum Interrupt {
+    /// The call used its deadline of its own time.
+    #[error("deadline reached")]
+    Deadline,
+    /// The call passed its wall-clock bound.
+    #[error("wall-clock bound reached")]
+    WallBound,
 }
-
-impl std::error::Error for DeadlineReached {}
-
-/// The error the epoch callback raises when a call passes its wall-clock bound.
-#[derive(Debug)]
-struct WallReached;
-
-impl fmt::Display for WallReached {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("wall-clock bound reached")
-    }
-}
-
-impl std::error::Error for WallReached {}
 
 impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption, async
@@ -390,6 +377,12 @@ impl Runtime {
     }
 }
 
+/// The wall-clock bound of a review starting now whose plugins may take
+/// `deadline` of their own time: [`WALL_HEADROOM`] more.
+pub fn wall_bound(deadline: Duration) -> Instant {
+    Instant::now() + deadline + WALL_HEADROOM
+}
+
 /// How many long-running calls may run at once: all cores but one, so the
 /// short calls always have a core.
 fn long_call_turns() -> usize {
@@ -446,10 +439,9 @@ impl Plugin {
         .await
     }
 
-    /// The wall-clock bound of a call starting now: its deadline plus
-    /// [`WALL_HEADROOM`].
+    /// The wall-clock bound of a call starting now.
     pub fn wall_bound(&self) -> Instant {
-        Instant::now() + self.manifest.limits.timeout() + WALL_HEADROOM
+        wall_bound(self.manifest.limits.timeout())
     }
 
     /// Runs `validate-settings` in a fresh instance.
@@ -529,10 +521,10 @@ impl Plugin {
                 meter.end_turn();
                 let used = meter.used();
                 if used >= deadline {
-                    return Err(wasmtime::Error::new(DeadlineReached));
+                    return Err(wasmtime::Error::new(Interrupt::Deadline));
                 }
                 if Instant::now() >= wall_bound {
-                    return Err(wasmtime::Error::new(WallReached));
+                    return Err(wasmtime::Error::new(Interrupt::WallBound));
                 }
                 meter.yielding();
                 Ok(match used >= LONG_CALL {
@@ -602,11 +594,10 @@ impl Plugin {
         output: &CapturedOutput,
     ) -> CallError {
         let limits = &self.manifest.limits;
-        if error.is::<DeadlineReached>() {
-            return PluginFailure::Deadline(limits.timeout()).into();
-        }
-        if error.is::<WallReached>() {
-            return self.past_bound(meter.used(), meter);
+        match error.downcast_ref::<Interrupt>() {
+            Some(Interrupt::Deadline) => return PluginFailure::Deadline(limits.timeout()).into(),
+            Some(Interrupt::WallBound) => return self.past_bound(meter.used(), meter),
+            None => {}
         }
         match store.data().memory_cap_hit() {
             Some(MemoryCap::Plugin) => return PluginFailure::Memory(limits.memory_bytes()).into(),
