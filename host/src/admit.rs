@@ -13,7 +13,7 @@
 //!   allowance with a warning and an audit annotation (`"ignore"`).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
@@ -31,7 +31,7 @@ pub const MAX_WARNINGS_TOTAL_BYTES: usize = 4000;
 /// The longest denial message kept.
 const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// How a review ended, for logs and (later) metrics.
+/// How a review ended, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Admitted, with or without a patch.
@@ -72,6 +72,9 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The plugin's failure, when it failed.
     pub failure: Option<PluginFailure>,
+    /// The plugins' own time (CPU and their own I/O waits): the rest of a
+    /// review's time is the host's.
+    pub plugin_time: Duration,
 }
 
 /// Runs `plugin` on `request` and decides the answer: the one review step
@@ -82,18 +85,20 @@ pub async fn judge(
     request: &AdmissionRequest<'_>,
     wall_bound: Instant,
 ) -> Result<Decision, Overload> {
-    let answer = match plugin.review(request, wall_bound).await {
+    let reviewed = plugin.review(request, wall_bound).await;
+    let answer = match reviewed.answer {
         Ok(answer) => Ok(answer),
         Err(CallError::Plugin(failure)) => Err(failure),
         Err(CallError::Overloaded(overload)) => return Err(overload),
     };
     let decision = decide(plugin.name(), plugin.manifest(), request, answer);
-    let decision = enforce(
+    let mut decision = enforce(
         plugin.name(),
         plugin.manifest().enforcement,
         &request.uid,
         decision,
     );
+    decision.plugin_time = reviewed.own_time;
     if let Some(failure) = &decision.failure {
         tracing::warn!(
             plugin = %plugin.name(),
@@ -200,6 +205,7 @@ pub fn decide(
             },
             response: with_plugin_name(name, response),
             failure: None,
+            plugin_time: Duration::ZERO,
         },
         Err(failure) => failed(name, manifest.failure_policy, failure),
     }
@@ -389,6 +395,7 @@ fn failed(name: &str, policy: FailurePolicy, failure: PluginFailure) -> Decision
         response,
         verdict,
         failure: Some(failure),
+        plugin_time: Duration::ZERO,
     }
 }
 

@@ -31,6 +31,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
@@ -76,6 +78,15 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// What a listener reports of its connections (see [`crate::metrics`]).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections closed at once because the listener was at its cap.
+    pub refused: Counter,
+}
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) until
 /// `shutdown` resolves, then stops accepting and lets open requests finish
 /// for up to `grace`.
@@ -84,6 +95,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
+    metrics: ConnectionMetrics,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -124,6 +136,7 @@ pub async fn serve(
             Err(_) => None,
         };
         let Some(slot) = slot else {
+            metrics.refused.inc();
             tracing::warn!(
                 %peer,
                 max_connections = limits.max_connections,
@@ -143,8 +156,11 @@ pub async fn serve(
             builder: builder.clone(),
         };
         let watcher = graceful.watcher();
+        let open = metrics.open.clone();
+        open.inc();
         tokio::spawn(async move {
             connection.run(watcher).await;
+            open.dec();
             drop(slot);
         });
     }

@@ -1,6 +1,7 @@
 //! The operator's listener (`--ops-listen`, plain HTTP, loopback unless
 //! told otherwise): `/healthz`, `/readyz` with what is served and what is
-//! not, and `/plugins` with digests, limits, grants and counters. None of it
+//! not, `/metrics` for Prometheus ([`crate::metrics`]), and `/plugins` with
+//! digests, limits, grants and counters. None of it
 //! is on the webhook port, which any client that reaches it can call.
 //!
 //! `/readyz` tells the truth: 503 once a drain has started (SIGTERM) and
@@ -13,30 +14,41 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::metrics::{self, Metrics};
 use crate::registry::Registry;
 
 /// What the ops routes look at.
 #[derive(Clone)]
 struct Ops {
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
     /// `true` once a drain has started.
     draining: watch::Receiver<bool>,
 }
 
-/// The ops routes over `registry`; `draining` turns `true` when the drain
-/// starts.
-pub fn router(registry: Arc<Registry>, draining: watch::Receiver<bool>) -> Router {
+/// The ops routes over `registry` and `metrics`; `draining` turns `true`
+/// when the drain starts.
+pub fn router(
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    draining: watch::Receiver<bool>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/plugins", get(plugins))
-        .with_state(Ops { registry, draining })
+        .with_state(Ops {
+            registry,
+            metrics,
+            draining,
+        })
 }
 
 /// Liveness: the process answers.
@@ -64,6 +76,16 @@ async fn readyz(State(ops): State<Ops>) -> Response {
         "folderError": folder_error.as_deref(),
     });
     (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(ops): State<Ops>) -> Response {
+    match ops.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode the metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn plugins(State(Ops { registry, .. }): State<Ops>) -> Response {

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -68,12 +68,14 @@ impl Pipeline {
         request: &AdmissionRequest<'_>,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
+        let started = Instant::now();
         let judged = match self.mode {
             Mode::Mutating => self.mutate(request, wall_bound).await,
             Mode::Validating => self.validate(request, wall_bound).await,
         }
         .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision));
-        self.counters.record(&judged);
+        self.counters
+            .record(request.operation, &judged, started.elapsed());
         judged
     }
 
@@ -150,12 +152,15 @@ impl Pipeline {
         .collect::<Result<_, _>>()?;
         let mut merged = Merged::default();
         let mut denials = Vec::new();
+        // The steps ran at once: the longest of them is the pipeline's.
+        let plugin_time = decisions.iter().map(|decision| decision.plugin_time).max();
         for (step, decision) in self.steps.iter().zip(&decisions) {
             merged.add(step.plugin().name(), decision);
             if let (false, Some(status)) = (decision.response.allowed, &decision.response.status) {
                 denials.push((status, decision.verdict));
             }
         }
+        merged.plugin_time = plugin_time.unwrap_or_default();
         let Some(&(first, verdict)) = denials.first() else {
             let verdict = merged.allowed_verdict();
             return Ok(merged.finish(None, None, verdict));
@@ -190,6 +195,7 @@ impl Pipeline {
                 Verdict::Denied
             },
             failure: None,
+            plugin_time: Duration::ZERO,
         }
     }
 }
@@ -207,6 +213,8 @@ struct Merged {
     audit_annotations: BTreeMap<String, String>,
     failed_open: bool,
     failure: Option<PluginFailure>,
+    /// The steps' own time, one after the other.
+    plugin_time: Duration,
 }
 
 impl Merged {
@@ -221,6 +229,7 @@ impl Merged {
         if self.failure.is_none() {
             self.failure = decision.failure.clone();
         }
+        self.plugin_time += decision.plugin_time;
     }
 
     fn allowed_verdict(&self) -> Verdict {
@@ -242,6 +251,7 @@ impl Merged {
             },
             verdict,
             failure: self.failure,
+            plugin_time: self.plugin_time,
         }
     }
 }

@@ -16,15 +16,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use serde_json::json;
 
 use crate::admit::Decision;
 use crate::body::{self, BodyBudget, BodyError};
+use crate::metrics::HostMetrics;
 use crate::ops;
 use crate::pipeline::Pipeline;
 use crate::plugin::{self, Mode, Overload};
@@ -38,16 +39,24 @@ pub struct AppState {
     registry: Arc<Registry>,
     /// Bytes of request bodies that may be held at once.
     bodies: BodyBudget,
+    /// Reviews in flight and refused requests.
+    metrics: Arc<HostMetrics>,
 }
 
 impl AppState {
     /// Serves `registry`, accepting bodies up to `max_body_bytes` and
     /// holding at most `body_budget_bytes` (at least one largest body) of
-    /// them at once.
-    pub fn new(registry: Arc<Registry>, max_body_bytes: usize, body_budget_bytes: usize) -> Self {
+    /// them at once, and reports into `metrics`.
+    pub fn new(
+        registry: Arc<Registry>,
+        metrics: Arc<HostMetrics>,
+        max_body_bytes: usize,
+        body_budget_bytes: usize,
+    ) -> Self {
         AppState {
             registry,
             bodies: BodyBudget::new(body_budget_bytes, max_body_bytes),
+            metrics,
         }
     }
 }
@@ -60,7 +69,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(readyz))
         .fallback(unknown_route)
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            count_refusal,
+        ))
         .with_state(state)
+}
+
+/// Counts every error answer, whichever route or layer gave it.
+async fn count_refusal(State(state): State<Arc<AppState>>, response: Response) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        state.metrics.refused(response.status().as_u16());
+    }
+    response
 }
 
 async fn mutate(state: State<Arc<AppState>>, name: Path<String>, request: Request) -> Response {
@@ -100,6 +121,7 @@ impl Target {
 /// Serves one admission review with the plugin or pipeline `name`.
 async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -> Response {
     let started = Instant::now();
+    let _in_flight = state.metrics.review_started();
     let snapshot = state.registry.snapshot();
     let target = match snapshot.lookup(mode, name) {
         Lookup::Plugin(served) => Target::Plugin(served.clone()),

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
 use crate::connections::ConnectionLimits;
+use crate::metrics::Metrics;
 use crate::plugin::Runtime;
 use crate::registry::{PluginSet, Registry};
 use crate::routes::{self, AppState};
@@ -79,26 +80,34 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(tls.keeper.run(rereads.certificates));
 
+    let metrics = Arc::new(Metrics::new(registry.clone()));
     let stopping = stop_on_signal(config.shutdown_grace);
     // The ops listener serves until the process ends, so that probes see
     // the drain (`/readyz` 503) while in-flight reviews finish.
     tokio::spawn(connections::serve(
         ops_listener,
         None,
-        ops::router(registry.clone(), stopping.clone()),
+        ops::router(registry.clone(), metrics.clone(), stopping.clone()),
         ConnectionLimits {
             max_connections: OPS_MAX_CONNECTIONS,
             ..config.connections.clone()
         },
+        metrics.host().connections("ops"),
         std::future::pending(),
         config.shutdown_grace,
     ));
-    let state = AppState::new(registry, config.max_body_bytes, config.body_budget_bytes);
+    let state = AppState::new(
+        registry,
+        metrics.host().clone(),
+        config.max_body_bytes,
+        config.body_budget_bytes,
+    );
     connections::serve(
         listener,
         Some(TlsAcceptor::from(tls.config)),
         routes::router(Arc::new(state)),
         config.connections.clone(),
+        metrics.host().connections("webhook"),
         stopped(stopping),
         config.shutdown_grace,
     )
@@ -154,7 +163,7 @@ fn announce(
     }
     let paths = plugins.served_paths();
     println!("serving {} path(s): {}", paths.len(), paths.join(" "));
-    println!("ops on http://{ops_address} (/plugins /readyz /healthz)");
+    println!("ops on http://{ops_address} (/metrics /plugins /readyz /healthz)");
     println!("listening on https://{address}");
     if plugins.is_empty() {
         tracing::warn!("no plugin loaded; every review path answers 404");

@@ -20,6 +20,7 @@ pub mod apiserver;
 pub mod etcd;
 pub mod pki;
 pub mod raw;
+pub mod scrape;
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
@@ -378,13 +379,24 @@ impl Wicket {
     /// `GET /plugins` on the ops listener: every plugin and pipeline with
     /// its state.
     pub async fn plugins(&self) -> Value {
+        self.ops_get("/plugins").await.json()
+    }
+
+    /// `GET /metrics` on the ops listener.
+    pub async fn metrics(&self) -> scrape::Scrape {
+        let answer = self.ops_get("/metrics").await;
+        scrape::Scrape::parse(String::from_utf8(answer.body.to_vec()).expect("UTF-8 metrics"))
+    }
+
+    /// `GET path` on the ops listener, which must answer 200.
+    async fn ops_get(&self, path: &str) -> Answer {
         let answer = self
             .ops_client()
-            .get("/plugins")
+            .get(path)
             .await
-            .expect("GET /plugins");
-        assert_eq!(answer.status, 200);
-        answer.json()
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        assert_eq!(answer.status, 200, "GET {path}");
+        answer
     }
 
     /// The `/plugins` entry for plugin `name`, if listed.

@@ -63,6 +63,17 @@ pub enum Enforcement {
     Monitor,
 }
 
+impl Enforcement {
+    /// As the manifest spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Deny => "deny",
+            Enforcement::Warn => "warn",
+            Enforcement::Monitor => "monitor",
+        }
+    }
+}
+
 /// Resource limits for one call into the plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]

@@ -49,6 +49,12 @@ impl Meter {
         Duration::from_nanos(self.charged_ns.load(Ordering::Relaxed) + polling)
     }
 
+    /// Own time charged, once the call has ended (or between polls, not
+    /// counting the current wait).
+    pub fn charged(&self) -> Duration {
+        Duration::from_nanos(self.charged_ns.load(Ordering::Relaxed))
+    }
+
     /// Own time so far, from outside a poll, while the call is `Pending`
     /// since `pending_since`.
     fn used_while_pending(&self, pending_since: Option<Instant>) -> Duration {
@@ -56,7 +62,7 @@ impl Meter {
             (Some(since), false) => since.elapsed(),
             _ => Duration::ZERO,
         };
-        Duration::from_nanos(self.charged_ns.load(Ordering::Relaxed)) + waiting
+        self.charged() + waiting
     }
 
     /// Whether the call ever took turns as a long-running call.
@@ -177,10 +183,6 @@ mod tests {
         }
     }
 
-    fn charged(meter: &Meter) -> Duration {
-        Duration::from_nanos(meter.charged_ns.load(Ordering::Relaxed))
-    }
-
     #[tokio::test]
     async fn running_is_charged_and_a_wait_after_a_yield_is_not() {
         let meter = Arc::new(Meter::default());
@@ -194,7 +196,7 @@ mod tests {
             meter.clone(),
         )
         .await;
-        let used = charged(&meter);
+        let used = meter.charged();
         assert!(used >= Duration::from_millis(20), "{used:?}");
         assert!(used < Duration::from_millis(300), "{used:?}");
     }
@@ -207,6 +209,6 @@ mod tests {
             meter.clone(),
         )
         .await;
-        assert!(charged(&meter) >= Duration::from_millis(300));
+        assert!(meter.charged() >= Duration::from_millis(300));
     }
 }

@@ -17,6 +17,6 @@ pub use compile::{Origin, digest};
 pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use outbound::{HostPattern, Outbound};
 pub use runtime::{
-    CallError, LoadError, Overload, Plugin, PluginFailure, Runtime, RuntimeConfig, WasmError,
-    wall_bound,
+    CallError, FailureCause, LoadError, Overload, Plugin, PluginFailure, Reviewed, Runtime,
+    RuntimeConfig, WasmError, wall_bound,
 };

@@ -220,6 +220,80 @@ pub enum PluginFailure {
     PatchDoesNotApply(String),
 }
 
+/// A [`PluginFailure`]'s kind, as `/metrics` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// It trapped or panicked.
+    Trap,
+    /// It ran past its deadline or its wall-clock bound.
+    Deadline,
+    /// It reached its memory cap or its share of the budget.
+    Memory,
+    /// Its answer was too large or malformed.
+    Output,
+    /// Its patch was forbidden or did not apply.
+    BadPatch,
+    /// It could not be instantiated.
+    Instantiate,
+    /// All its instances stayed busy.
+    SlotWait,
+}
+
+impl FailureCause {
+    /// Every cause, in declaration order (`as usize` indexes by it).
+    pub const ALL: [FailureCause; 7] = [
+        FailureCause::Trap,
+        FailureCause::Deadline,
+        FailureCause::Memory,
+        FailureCause::Output,
+        FailureCause::BadPatch,
+        FailureCause::Instantiate,
+        FailureCause::SlotWait,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Trap => "trap",
+            FailureCause::Deadline => "deadline",
+            FailureCause::Memory => "memory",
+            FailureCause::Output => "output",
+            FailureCause::BadPatch => "bad-patch",
+            FailureCause::Instantiate => "instantiate",
+            FailureCause::SlotWait => "slot-wait",
+        }
+    }
+}
+
+impl PluginFailure {
+    /// Its kind.
+    pub fn cause(&self) -> FailureCause {
+        match self {
+            PluginFailure::Trap(_) => FailureCause::Trap,
+            PluginFailure::Deadline(_) | PluginFailure::WallClock { .. } => FailureCause::Deadline,
+            PluginFailure::Saturated(_) => FailureCause::SlotWait,
+            PluginFailure::Memory(_) | PluginFailure::MemoryShare(_) => FailureCause::Memory,
+            PluginFailure::Instantiate(_) => FailureCause::Instantiate,
+            PluginFailure::OutputTooLarge { .. } | PluginFailure::Malformed(_) => {
+                FailureCause::Output
+            }
+            PluginFailure::ForbiddenMutation(_) | PluginFailure::PatchDoesNotApply(_) => {
+                FailureCause::BadPatch
+            }
+        }
+    }
+}
+
+/// What one review call gave, and the plugin's own time it took (what its
+/// deadline counts: its CPU time and its own I/O waits).
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The plugin's answer, or why there is none.
+    pub answer: Result<types::Response, CallError>,
+    /// The plugin's own time.
+    pub own_time: Duration,
+}
+
 /// Why the host, not the plugin, could not run a call: answered as 503 so
 /// the API server's failure policy and the client's retry decide, never as a
 /// denial.
@@ -423,20 +497,22 @@ impl Plugin {
 
     /// Runs `review` in a fresh instance, giving up on it as overloaded at
     /// `wall_bound` (see [`Plugin::wall_bound`]).
-    pub async fn review(
-        &self,
-        request: &AdmissionRequest<'_>,
-        wall_bound: Instant,
-    ) -> Result<types::Response, CallError> {
+    pub async fn review(&self, request: &AdmissionRequest<'_>, wall_bound: Instant) -> Reviewed {
         let settings = &self.manifest.settings_json;
         let request = to_wit(request);
-        self.call(&request.uid, wall_bound, async |plugin, store| {
-            plugin
-                .wicket_admission_plugin()
-                .call_review(store, &request, settings)
-                .await
-        })
-        .await
+        let meter = Arc::new(Meter::default());
+        let answer = self
+            .call(&request.uid, wall_bound, &meter, async |plugin, store| {
+                plugin
+                    .wicket_admission_plugin()
+                    .call_review(store, &request, settings)
+                    .await
+            })
+            .await;
+        Reviewed {
+            answer,
+            own_time: meter.charged(),
+        }
     }
 
     /// The wall-clock bound of a call starting now.
@@ -450,6 +526,7 @@ impl Plugin {
         self.call(
             "validate-settings",
             self.wall_bound(),
+            &Arc::new(Meter::default()),
             async |plugin, store| {
                 plugin
                     .wicket_admission_plugin()
@@ -461,12 +538,13 @@ impl Plugin {
     }
 
     /// Takes a slot, instantiates the plugin in a new store with its limits
-    /// and runs `body`, turning every way the call can go wrong into a
-    /// [`CallError`].
+    /// and runs `body` charging `meter`, turning every way the call can go
+    /// wrong into a [`CallError`].
     async fn call<R>(
         &self,
         uid: &str,
         wall_bound: Instant,
+        meter: &Arc<Meter>,
         body: impl AsyncFnOnce(&AdmissionPlugin, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let limits = &self.manifest.limits;
@@ -474,7 +552,6 @@ impl Plugin {
         // A closed semaphore and a timeout both mean no slot. A call that had
         // to wait for one of its plugin's own slots and then runs out of time
         // failed for its plugin's load, not the host's.
-        let meter = Arc::new(Meter::default());
         let _own_slot = match self.own_slots.try_acquire() {
             Ok(slot) => slot,
             Err(_) => {
@@ -557,8 +634,8 @@ impl Plugin {
         drop(run);
         let result = match outcome {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, &meter, &output)),
-            Err(_elapsed) => Err(self.past_bound(used, &meter)),
+            Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, meter, &output)),
+            Err(_elapsed) => Err(self.past_bound(used, meter)),
         };
         drop(store);
         self.log_output(uid, &output);

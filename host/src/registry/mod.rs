@@ -25,7 +25,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-pub use counters::{Counters, CountersView};
+pub use counters::{Counters, CountersView, OPERATIONS, Outcome};
 pub use pipelines::PipelineSpec;
 pub use scan::PIPELINES_FILE;
 
@@ -59,8 +59,10 @@ impl Served {
         request: &AdmissionRequest<'_>,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
+        let started = Instant::now();
         let judged = admit::judge(&self.plugin, request, wall_bound).await;
-        self.counters.record(&judged);
+        self.counters
+            .record(request.operation, &judged, started.elapsed());
         judged
     }
 }
@@ -192,6 +194,32 @@ impl PluginSet {
         plugins.chain(pipelines).collect()
     }
 
+    /// Each plugin name and each served pipeline, with its counters.
+    pub fn tallies(&self) -> impl Iterator<Item = Tally<'_>> {
+        let plugins = self.entries.iter().map(|(name, entry)| Tally {
+            kind: PLUGIN,
+            name,
+            counters: &entry.counters,
+            served: entry.served.as_deref().map(|served| ServedVersion {
+                digest: format!("sha256:{}", served.plugin.digest()),
+                mode: mode_name(served.plugin.manifest().mode),
+                enforcement: served.plugin.manifest().enforcement.as_str(),
+            }),
+            load_failing: entry.last_error.is_some(),
+        });
+        let pipelines = self.pipelines.iter().filter_map(|(name, entry)| {
+            let pipeline = entry.resolved.as_ref().ok()?;
+            Some(Tally {
+                kind: PIPELINE,
+                name,
+                counters: &pipeline.counters,
+                served: None,
+                load_failing: false,
+            })
+        });
+        plugins.chain(pipelines)
+    }
+
     /// Whether nothing is served.
     pub fn is_empty(&self) -> bool {
         self.served_paths().is_empty()
@@ -219,6 +247,7 @@ impl PluginSet {
                     "paths": served.map(|_| vec![served_path(entry.spec.mode, name)]).unwrap_or_default(),
                     "mode": mode_name(entry.spec.mode),
                     "plugins": entry.spec.plugins,
+                    "enforcement": entry.spec.enforcement.as_str(),
                     "served": served.is_some(),
                     "error": error,
                     "counters": served.map(|pipeline| pipeline.counters.view()),
@@ -252,6 +281,7 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
         "mode": manifest.map(|manifest| mode_name(manifest.mode)),
         "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
+        "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
         "limits": manifest.map(|manifest| json!({
             "timeoutMs": manifest.limits.timeout_ms,
             "memoryMib": manifest.limits.memory_mib,
@@ -286,6 +316,42 @@ fn rfc3339(time: SystemTime) -> String {
 /// The URL path a plugin or pipeline is served on.
 pub fn served_path(mode: Mode, name: &str) -> String {
     format!("/{}/{name}", mode.path_prefix())
+}
+
+/// [`Tally::kind`] of a plugin.
+const PLUGIN: &str = "plugin";
+/// [`Tally::kind`] of a pipeline.
+const PIPELINE: &str = "pipeline";
+
+/// What `/metrics` reads of one plugin or pipeline name.
+pub struct Tally<'a> {
+    /// `plugin` or `pipeline`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its counters.
+    pub counters: &'a Counters,
+    /// The plugin version served, for a plugin that has one.
+    pub served: Option<ServedVersion>,
+    /// Whether a plugin's current files failed to load.
+    pub load_failing: bool,
+}
+
+impl Tally<'_> {
+    /// Whether it is a plugin (not a pipeline).
+    pub fn is_plugin(&self) -> bool {
+        self.kind == PLUGIN
+    }
+}
+
+/// What identifies a served plugin version.
+pub struct ServedVersion {
+    /// `sha256:HEX` of its component.
+    pub digest: String,
+    /// `mutating` or `validating`.
+    pub mode: &'static str,
+    /// `deny`, `warn` or `monitor`.
+    pub enforcement: &'static str,
 }
 
 /// What one reload changed, for the log and the start-up announcement.
@@ -453,6 +519,7 @@ impl Registry {
                 Ok(plugin) => {
                     let generation = previous_served.map_or(1, |served| served.generation + 1);
                     log_loaded(&plugin, generation);
+                    counters.loaded();
                     changes.loaded.push(name.clone());
                     let served = Served {
                         plugin: Arc::new(plugin),
@@ -479,6 +546,7 @@ impl Registry {
                         None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
                     }
                     changes.failed.push((name.clone(), reason.clone()));
+                    counters.load_failed();
                     Entry {
                         served: previous_served,
                         last_error: Some(reason),
@@ -521,6 +589,7 @@ fn not_loaded(
     previous: Option<&Entry>,
     changes: &mut Changes,
 ) -> Entry {
+    let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
     if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
         match &served {
             Some(_) => {
@@ -529,6 +598,7 @@ fn not_loaded(
             None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
         }
         changes.failed.push((name.to_owned(), reason.clone()));
+        counters.load_failed();
     }
     Entry {
         served,
@@ -536,7 +606,7 @@ fn not_loaded(
         // Nothing was tried: the files are read again on the next scan.
         attempted: None,
         stamp: None,
-        counters: previous.map_or_else(Arc::default, |entry| entry.counters.clone()),
+        counters,
     }
 }
 

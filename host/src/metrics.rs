@@ -1,0 +1,241 @@
+//! `GET /metrics` on the ops listener: Prometheus metrics in the OpenMetrics
+//! text format.
+//!
+//! Per plugin and pipeline figures are read at scrape time from the live
+//! snapshot's [`Counters`], the same ones `/plugins` shows, so there is one
+//! set of counters and a removed plugin's series go with it. Host-wide
+//! figures (reviews in flight, connections, refused requests) are kept here.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Unit;
+
+use crate::connections::ConnectionMetrics;
+use crate::plugin::FailureCause;
+use crate::registry::{OPERATIONS, Outcome, Registry, Tally};
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A listener's name, as a label.
+type ListenerLabel = [(&'static str, &'static str); 1];
+/// An HTTP status, as a label.
+type StatusLabel = [(&'static str, u16); 1];
+
+/// Everything `/metrics` shows.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: prometheus_client::registry::Registry,
+    host: Arc<HostMetrics>,
+}
+
+/// What the webhook listener and its routes report.
+#[derive(Debug, Default)]
+pub struct HostMetrics {
+    in_flight: Gauge,
+    refused: Family<StatusLabel, Counter>,
+    connections_open: Family<ListenerLabel, Gauge>,
+    connections_refused: Family<ListenerLabel, Counter>,
+}
+
+impl HostMetrics {
+    /// Counts a review until the returned guard is dropped.
+    pub fn review_started(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Counts a request answered with the error `status`.
+    pub fn refused(&self, status: u16) {
+        self.refused.get_or_create(&[("status", status)]).inc();
+    }
+
+    /// What the listener `name` (`webhook`, `ops`) counts its connections in.
+    pub fn connections(&self, listener: &'static str) -> ConnectionMetrics {
+        let label = [("listener", listener)];
+        ConnectionMetrics {
+            open: self.connections_open.get_or_create(&label).clone(),
+            refused: self.connections_refused.get_or_create(&label).clone(),
+        }
+    }
+}
+
+/// One review in flight; counted until dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// Metrics over the plugins and pipelines of `plugins`.
+    pub fn new(plugins: Arc<Registry>) -> Metrics {
+        let host = Arc::new(HostMetrics::default());
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register(
+            "wicket_reviews_in_flight",
+            "Reviews being judged now",
+            host.in_flight.clone(),
+        );
+        registry.register(
+            "wicket_requests_refused",
+            "Requests to the webhook port answered with an error status, by status (400 bad review, 404 unknown path, 408 slow body, 413 body too large, 503 overloaded)",
+            host.refused.clone(),
+        );
+        registry.register(
+            "wicket_connections_open",
+            "Open connections, by listener",
+            host.connections_open.clone(),
+        );
+        registry.register(
+            "wicket_connections_refused",
+            "Connections closed at once because the listener was at --max-connections",
+            host.connections_refused.clone(),
+        );
+        registry.register_collector(Box::new(PluginMetrics(plugins)));
+        Metrics { registry, host }
+    }
+
+    /// What the webhook listener and routes report into.
+    pub fn host(&self) -> &Arc<HostMetrics> {
+        &self.host
+    }
+
+    /// Every metric now, as OpenMetrics text.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Reads the per-name counters of the live snapshot at each scrape.
+struct PluginMetrics(Arc<Registry>);
+
+impl fmt::Debug for PluginMetrics {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("PluginMetrics")
+    }
+}
+
+impl Collector for PluginMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let snapshot = self.0.snapshot();
+        let tallies: Vec<Tally<'_>> = snapshot.tallies().collect();
+
+        let mut reviews = encoder.encode_descriptor(
+            "wicket_reviews",
+            "Reviews by plugin or pipeline, operation and result (shed: answered 503, the host was too busy).",
+            None,
+            MetricType::Counter,
+        )?;
+        for tally in &tallies {
+            for operation in OPERATIONS {
+                for outcome in Outcome::ALL {
+                    let labels = [
+                        ("kind", tally.kind),
+                        ("name", tally.name),
+                        ("operation", operation.as_str()),
+                        ("result", outcome.as_str()),
+                    ];
+                    let count = tally.counters.reviews(operation, outcome);
+                    ConstCounter::new(count).encode(reviews.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        let mut failures = encoder.encode_descriptor(
+            "wicket_plugin_failures",
+            "Plugin failures by cause, whatever the failure policy answered.",
+            None,
+            MetricType::Counter,
+        )?;
+        for tally in &tallies {
+            for cause in FailureCause::ALL {
+                let labels = [
+                    ("kind", tally.kind),
+                    ("name", tally.name),
+                    ("cause", cause.as_str()),
+                ];
+                let count = tally.counters.failures(cause);
+                ConstCounter::new(count).encode(failures.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut durations = encoder.encode_descriptor(
+            "wicket_review_duration",
+            "Time to judge a review, split into the plugins' own time (part=plugin: CPU and their own I/O waits, what timeout-ms counts) and the rest (part=host: slots, instantiation waits, checks, patches).",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for tally in &tallies {
+            let (host, plugin) = tally.counters.durations();
+            for (part, histogram) in [("host", host), ("plugin", plugin)] {
+                let labels = [("kind", tally.kind), ("name", tally.name), ("part", part)];
+                histogram.encode(durations.encode_family(&labels)?)?;
+            }
+        }
+
+        let plugins: Vec<&Tally<'_>> = tallies.iter().filter(|tally| tally.is_plugin()).collect();
+        let mut loads = encoder.encode_descriptor(
+            "wicket_plugin_loads",
+            "Plugin versions loaded (the first load and every reload).",
+            None,
+            MetricType::Counter,
+        )?;
+        for tally in &plugins {
+            let (loaded, _) = tally.counters.loads();
+            ConstCounter::new(loaded).encode(loads.encode_family(&[("name", tally.name)])?)?;
+        }
+        let mut load_errors = encoder.encode_descriptor(
+            "wicket_plugin_load_errors",
+            "Plugin versions that failed to load (the previous version, if any, kept serving).",
+            None,
+            MetricType::Counter,
+        )?;
+        for tally in &plugins {
+            let (_, failed) = tally.counters.loads();
+            ConstCounter::new(failed)
+                .encode(load_errors.encode_family(&[("name", tally.name)])?)?;
+        }
+        let mut failing = encoder.encode_descriptor(
+            "wicket_plugin_load_failing",
+            "1 while a plugin's current files failed to load.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for tally in &plugins {
+            let value = i64::from(tally.load_failing);
+            ConstGauge::new(value).encode(failing.encode_family(&[("name", tally.name)])?)?;
+        }
+
+        let mut info = encoder.encode_descriptor(
+            "wicket_plugin",
+            "The plugin versions served, with their digest.",
+            None,
+            MetricType::Info,
+        )?;
+        for tally in &plugins {
+            let Some(served) = &tally.served else {
+                continue;
+            };
+            let labels = [
+                ("name", tally.name),
+                ("digest", served.digest.as_str()),
+                ("mode", served.mode),
+                ("enforcement", served.enforcement),
+            ];
+            info.encode_info(&labels)?;
+        }
+        Ok(())
+    }
+}
