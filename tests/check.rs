@@ -1,22 +1,12 @@
 //! `wicket check`: the real binary loads one plugin as `serve` would and
 //! judges a captured request without a server.
 
-use std::process::Command;
-
 use serde_json::Value;
-use wicket_tests::{test_plugin, wicket_binary, workspace_root};
+use wicket_tests::{run_wicket, test_plugin, workspace_root};
 
 fn check(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(wicket_binary())
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("running wicket check");
-    (
-        output.status.success(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    let (code, stdout, stderr) = run_wicket(&[&["check"], args].concat());
+    (code == Some(0), stdout, stderr)
 }
 
 #[test]

@@ -1,22 +1,23 @@
 //! `wicket check`: load one plugin exactly as `wicket serve` would and,
 //! optionally, judge one captured `AdmissionReview` with it, without a
 //! server. For pipelines that build plugins (does it load, does it accept its
-//! settings?) and for trying a plugin on a real request.
+//! settings?) and for trying a plugin on a real request. [`Standalone`] is
+//! also what `wicket test` ([`crate::suite`]) runs its cases on.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use crate::admit;
-use crate::plugin::{Mode, Runtime, RuntimeConfig};
+use crate::plugin::{Mode, Overload, Plugin, Runtime, RuntimeConfig};
 use crate::registry::{load_plugin, served_path};
-use crate::review;
+use crate::review::{self, DecodeError};
 use crate::text::with_causes;
 
-/// What to check.
+/// A plugin given by its files.
 #[derive(Debug, Clone)]
-pub struct CheckConfig {
+pub struct ComponentFiles {
     /// The component.
     pub wasm: PathBuf,
     /// Its manifest; `None` means `NAME.toml` beside the component.
@@ -24,65 +25,116 @@ pub struct CheckConfig {
     /// The plugin's name; `None` derives it from the file name (`_` → `-`,
     /// as cargo names `my-plugin`'s output `my_plugin.wasm`).
     pub name: Option<String>,
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// The plugin.
+    pub plugin: ComponentFiles,
     /// A request to judge.
     pub review: Option<PathBuf>,
+}
+
+/// A plugin loaded as `serve` loads it, on a runtime of its own.
+pub struct Standalone {
+    plugin: Plugin,
+    /// Kept for as long as the plugin runs on it.
+    _runtime: Runtime,
+}
+
+/// Why a review body got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    /// The body is not a usable `AdmissionReview` (`serve` answers 400).
+    #[error("not a usable AdmissionReview")]
+    BadReview(#[source] DecodeError),
+    /// The host could not run the plugin in time (`serve` answers 503).
+    #[error("the plugin could not run")]
+    Overloaded(#[source] Overload),
+}
+
+impl ComponentFiles {
+    /// Loads the plugin exactly as `serve` would: compiled, its world and
+    /// imports checked, its manifest parsed, its `validate-settings` run.
+    pub async fn load(&self) -> anyhow::Result<Standalone> {
+        let stem = self
+            .wasm
+            .file_stem()
+            .context("the component path has no file name")?
+            .to_string_lossy();
+        let name = self.name.clone().unwrap_or_else(|| stem.replace('_', "-"));
+        let manifest = self
+            .manifest
+            .clone()
+            .unwrap_or_else(|| self.wasm.with_file_name(format!("{stem}.toml")));
+        let runtime =
+            Runtime::new(&RuntimeConfig::default()).context("starting the WebAssembly runtime")?;
+        let plugin = load_plugin(&runtime, &name, &self.wasm, &manifest)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("plugin {name} does not load: {}", with_causes(&error))
+            })?;
+        Ok(Standalone {
+            plugin,
+            _runtime: runtime,
+        })
+    }
+}
+
+impl Standalone {
+    /// The plugin.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Judges one `AdmissionReview` body as `serve` would, and returns the
+    /// `AdmissionReview` answer `serve` would send.
+    pub async fn answer(&self, body: &[u8]) -> Result<Vec<u8>, JudgeError> {
+        let review = review::decode(body).map_err(JudgeError::BadReview)?;
+        let plugin = &self.plugin;
+        let decision = admit::judge(plugin, &review.request, plugin.wall_bound())
+            .await
+            .map_err(JudgeError::Overloaded)?;
+        Ok(review::encode(
+            review.api_version,
+            &review.request.uid,
+            &decision.response,
+        ))
+    }
 }
 
 /// Loads the plugin, prints where it would be served and, given a request,
 /// prints the `AdmissionReview` answer Wicket would send.
 pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
-    let stem = config
-        .wasm
-        .file_stem()
-        .context("the component path has no file name")?
-        .to_string_lossy();
-    let name = config
-        .name
-        .clone()
-        .unwrap_or_else(|| stem.replace('_', "-"));
-    let manifest = config
-        .manifest
-        .clone()
-        .unwrap_or_else(|| config.wasm.with_file_name(format!("{stem}.toml")));
-    let runtime = Runtime::new(&RuntimeConfig {
-        max_instances: 1,
-        ..RuntimeConfig::default()
-    })
-    .context("starting the WebAssembly runtime")?;
-    let plugin = load_plugin(&runtime, &name, &config.wasm, &manifest)
-        .await
-        .map_err(|error| anyhow::anyhow!("plugin {name} does not load: {}", with_causes(&error)))?;
+    let loaded = config.plugin.load().await?;
+    let plugin = loaded.plugin();
     let mode = plugin.manifest().mode;
     let mut report = format!(
-        "{name}: loads; a {} plugin served at {}\n",
+        "{}: loads; a {} plugin served at {}\n",
+        plugin.name(),
         match mode {
             Mode::Mutating => "mutating",
             Mode::Validating => "validating",
         },
-        served_path(mode, &name)
+        served_path(mode, plugin.name())
     );
     if let Some(path) = &config.review {
-        report.push_str(&judge_file(&plugin, path).await?);
+        let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let answer = loaded
+            .answer(&body)
+            .await
+            .map_err(|error| anyhow::anyhow!("{}: {}", path.display(), with_causes(&error)))?;
+        report.push_str(&String::from_utf8_lossy(&answer));
         report.push('\n');
     }
     print(&report)
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn print(text: &str) -> anyhow::Result<()> {
+pub fn print(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(()),
     }
-}
-
-async fn judge_file(plugin: &crate::plugin::Plugin, path: &Path) -> anyhow::Result<String> {
-    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let review = review::decode(&body)
-        .map_err(|error| anyhow::anyhow!("{}: {}", path.display(), with_causes(&error)))?;
-    let decision = admit::judge(plugin, &review.request, plugin.wall_bound())
-        .await
-        .context("the plugin could not run")?;
-    let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
-    Ok(String::from_utf8(encoded)?)
 }

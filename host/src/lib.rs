@@ -24,6 +24,7 @@ pub mod registry;
 pub mod review;
 pub mod routes;
 pub mod server;
+pub mod suite;
 pub mod text;
 pub mod tls;
 pub mod watch;

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
-use wicket::check::CheckConfig;
+use wicket::check::{CheckConfig, ComponentFiles};
 use wicket::connections::ConnectionLimits;
 use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
+use wicket::suite::{Format, TestConfig};
 use wicket::tls::TlsSource;
 use wicket::webhook::{Endpoint, Registration};
 
@@ -38,6 +39,8 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Load one plugin as `serve` would (and optionally judge one request).
     Check(CheckArgs),
+    /// Run a plugin against folders of test cases (reviews and the answers expected).
+    Test(TestArgs),
     /// Print the webhook configurations (YAML) that register a plugin folder.
     Manifests(ManifestsArgs),
 }
@@ -144,6 +147,31 @@ impl EndpointArgs {
             excluded_namespaces,
         })
     }
+}
+
+#[derive(clap::Args)]
+struct TestArgs {
+    /// Case folders (with a suite.yaml naming the plugin, unless --plugin is given) or case files.
+    #[arg(required = true)]
+    cases: Vec<PathBuf>,
+    /// The plugin's component, instead of each folder's suite.yaml.
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// Its manifest (with --plugin) [default: NAME.toml beside the component].
+    #[arg(long, requires = "plugin")]
+    manifest: Option<PathBuf>,
+    /// The plugin's name (with --plugin) [default: the file name, '_' read as '-'].
+    #[arg(long, requires = "plugin")]
+    name: Option<String>,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -305,9 +333,10 @@ impl ManifestsArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `manifests` prints YAML for a pipe: only warnings and errors on stderr.
+    // `manifests` and `test` print for a reader: only warnings and errors
+    // on stderr (RUST_LOG=info shows what plugins write).
     let default_level = match cli.command {
-        Command::Manifests(_) => "warn",
+        Command::Manifests(_) | Command::Test(_) => "warn",
         _ => "info",
     };
     init_tracing(cli.log_format, default_level);
@@ -328,11 +357,35 @@ fn main() -> ExitCode {
             runtime.block_on(wicket::manifests::manifests(&config))
         }
         Command::Check(args) => runtime.block_on(wicket::check::check(&CheckConfig {
-            wasm: args.wasm,
-            manifest: args.manifest,
-            name: args.name,
+            plugin: ComponentFiles {
+                wasm: args.wasm,
+                manifest: args.manifest,
+                name: args.name,
+            },
             review: args.review,
         })),
+        Command::Test(args) => {
+            let config = TestConfig {
+                paths: args.cases,
+                plugin: args.plugin.map(|wasm| ComponentFiles {
+                    wasm,
+                    manifest: args.manifest,
+                    name: args.name,
+                }),
+                format: match args.format {
+                    ReportFormat::Text => Format::Text,
+                    ReportFormat::Json => Format::Json,
+                },
+            };
+            return match runtime.block_on(wicket::suite::test(&config)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(err) => {
+                    eprintln!("wicket: {err:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

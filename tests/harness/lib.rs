@@ -87,6 +87,19 @@ pub fn wicket_binary() -> &'static Path {
     })
 }
 
+/// Runs the `wicket` binary with `args` to its end: exit code, stdout, stderr.
+pub fn run_wicket(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(wicket_binary())
+        .args(args)
+        .output()
+        .expect("running wicket");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    )
+}
+
 /// Plugin crates the tests load: test plugins under `tests/plugins/` and the
 /// plugins under `plugins/`.
 const TEST_PLUGINS: &[&str] = &[

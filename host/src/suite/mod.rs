@@ -1,0 +1,190 @@
+//! `wicket test`: runs a plugin against folders of cases — each a review
+//! and the answer expected — through the same load and judge path as
+//! `serve` ([`Standalone`]), and reports each case as passed or failed.
+//!
+//! A case folder holds case files (`*.yaml`, `*.yml`, `*.json`; see
+//! [`case`]) and, unless `--plugin` is given, a `suite.yaml` naming the
+//! plugin's files relative to it:
+//!
+//! ```yaml
+//! plugin: ../../../target/wasm32-wasip2/release/require_owner.wasm
+//! manifest: ../../../deploy/plugins/require-owner.toml   # default: NAME.toml beside it
+//! name: require-owner                                   # default: from the file name
+//! ```
+
+mod case;
+mod expect;
+mod report;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::check::{self, ComponentFiles, Standalone};
+use crate::text::with_causes;
+use case::CaseError;
+use report::{CaseOutcome, SuiteOutcome};
+
+/// The file in a case folder that names its plugin.
+pub const SUITE_FILE: &str = "suite.yaml";
+
+/// How to print the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per case, what differs under a failed one.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// Case folders or case files.
+    pub paths: Vec<PathBuf>,
+    /// The plugin, instead of each folder's `suite.yaml`.
+    pub plugin: Option<ComponentFiles>,
+    /// How to print the results.
+    pub format: Format,
+}
+
+/// `suite.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    plugin: PathBuf,
+    manifest: Option<PathBuf>,
+    name: Option<String>,
+}
+
+/// Runs every case and prints the report; `Ok(false)` when a case failed,
+/// an error when a plugin does not load or a path names no cases.
+pub async fn test(config: &TestConfig) -> anyhow::Result<bool> {
+    let mut suites = Vec::new();
+    for path in &config.paths {
+        let (plugin, files) = suite_at(path, config.plugin.as_ref())?;
+        let loaded = plugin.load().await?;
+        let mut cases = Vec::new();
+        for file in files {
+            cases.extend(run_file(&loaded, &file).await);
+        }
+        suites.push(SuiteOutcome {
+            plugin: loaded.plugin().name().to_owned(),
+            cases,
+        });
+    }
+    let passed = suites
+        .iter()
+        .all(|suite| suite.cases.iter().all(CaseOutcome::passed));
+    check::print(&match config.format {
+        Format::Text => report::text(&suites),
+        Format::Json => report::json(&suites),
+    })?;
+    Ok(passed)
+}
+
+/// The plugin and the case files of `path`: a folder's case files, or one
+/// case file; the plugin from `given` or the `suite.yaml` beside them.
+fn suite_at(
+    path: &Path,
+    given: Option<&ComponentFiles>,
+) -> anyhow::Result<(ComponentFiles, Vec<PathBuf>)> {
+    let (dir, files) = match path.is_dir() {
+        true => (path.to_owned(), case_files(path)?),
+        false => (
+            path.parent().unwrap_or(Path::new(".")).to_owned(),
+            vec![path.to_owned()],
+        ),
+    };
+    anyhow::ensure!(!files.is_empty(), "{} holds no case files", path.display());
+    let plugin = match given {
+        Some(plugin) => plugin.clone(),
+        None => suite_plugin(&dir.join(SUITE_FILE))?,
+    };
+    Ok((plugin, files))
+}
+
+/// The case files of `dir`, by name.
+fn case_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let is_case = matches!(
+            path.extension().and_then(|extension| extension.to_str()),
+            Some("yaml" | "yml" | "json")
+        );
+        if is_case && path.file_name() != Some(SUITE_FILE.as_ref()) && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The plugin `suite.yaml` names, its paths taken from the file's folder.
+fn suite_plugin(file: &Path) -> anyhow::Result<ComponentFiles> {
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "reading {} (or name the plugin with --plugin)",
+            file.display()
+        )
+    })?;
+    let suite: SuiteFile =
+        serde_saphyr::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    Ok(ComponentFiles {
+        wasm: dir.join(suite.plugin),
+        manifest: suite.manifest.map(|manifest| dir.join(manifest)),
+        name: suite.name,
+    })
+}
+
+/// Runs the cases of one file; a file that gives no cases is one failed
+/// case saying why.
+async fn run_file(loaded: &Standalone, file: &Path) -> Vec<CaseOutcome> {
+    let cases = match case::read(file) {
+        Ok(cases) => cases,
+        Err(error) => {
+            return vec![unreadable(file, &error)];
+        }
+    };
+    let mut outcomes = Vec::new();
+    for case in cases {
+        outcomes.push(run_case(loaded, file, case).await);
+    }
+    outcomes
+}
+
+async fn run_case(loaded: &Standalone, file: &Path, case: case::Case) -> CaseOutcome {
+    let body = case.review.to_string();
+    let answer = match loaded.answer(body.as_bytes()).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            return CaseOutcome {
+                name: case.name,
+                file: file.to_owned(),
+                differences: vec![format!("no answer: {}", with_causes(&error))],
+                answer: None,
+            };
+        }
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+    CaseOutcome {
+        name: case.name,
+        file: file.to_owned(),
+        differences: expect::differences(&case.expect, &case.review, &answer),
+        answer: Some(answer),
+    }
+}
+
+fn unreadable(file: &Path, error: &CaseError) -> CaseOutcome {
+    CaseOutcome {
+        name: file
+            .file_stem()
+            .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned()),
+        file: file.to_owned(),
+        differences: vec![format!("unreadable case file: {}", with_causes(error))],
+        answer: None,
+    }
+}
