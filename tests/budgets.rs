@@ -23,7 +23,7 @@ async fn a_good_review_is_answered(wicket: &Wicket) {
         .review("/validate/allow", &fixture(POD))
         .await
         .unwrap();
-    assert_eq!(answer.response["allowed"], true);
+    assert_eq!(answer.response["allowed"], true, "{}", answer.response);
 }
 
 fn allow_plugin() -> PluginDir {
@@ -253,5 +253,5 @@ async fn a_memory_hungry_plugin_is_held_to_its_share_and_the_others_are_served()
         .review("/validate/allow", &fixture(POD))
         .await
         .unwrap();
-    assert_eq!(answer.response["allowed"], true);
+    assert_eq!(answer.response["allowed"], true, "{}", answer.response);
 }

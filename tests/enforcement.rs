@@ -46,7 +46,7 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
     };
 
     let enforced = review("/validate/enforced").await;
-    assert_eq!(enforced.response["allowed"], false);
+    assert_eq!(enforced.response["allowed"], false, "{}", enforced.response);
 
     let warned = review("/validate/warned").await;
     assert_eq!(warned.response["allowed"], true, "{}", warned.response);
@@ -60,7 +60,11 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
     );
 
     let monitored = review("/validate/monitored").await;
-    assert_eq!(monitored.response["allowed"], true);
+    assert_eq!(
+        monitored.response["allowed"], true,
+        "{}",
+        monitored.response
+    );
     assert!(
         monitored.response.get("warnings").is_none(),
         "{}",
@@ -72,7 +76,7 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
     );
 
     let labelled = review("/mutate/labelled").await;
-    assert_eq!(labelled.response["allowed"], true);
+    assert_eq!(labelled.response["allowed"], true, "{}", labelled.response);
     assert!(labelled.patch.is_none(), "monitor mode applies no patch");
     let would_patch = labelled.response["auditAnnotations"]["would-patch"]
         .as_str()

@@ -191,7 +191,7 @@ async fn pods_that_are_not_etcd_members_are_allowed_without_asking() {
         request["oldObject"]["metadata"]["labels"] = json!({ "app": "web" });
     });
     let reviewed = client.review(PATH, &unlabelled).await.unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
     assert!(
         reviewed.response.get("warnings").is_none(),
         "{}",
@@ -210,7 +210,7 @@ async fn pods_that_are_not_etcd_members_are_allowed_without_asking() {
         .review(PATH, &wicket_tests::fixture("v1-pod-eviction-etcd-0.json"))
         .await
         .unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
     assert_eq!(
         reviewed.response["warnings"],
         json!([

@@ -27,7 +27,7 @@ async fn mutated_once(client: &Client, path: &str, request: &[u8]) -> Value {
         .review(path, &with_object(request, &object))
         .await
         .unwrap();
-    assert_eq!(again.response["allowed"], true);
+    assert_eq!(again.response["allowed"], true, "{}", again.response);
     assert!(
         again.patch.is_none(),
         "second pass patched: {}",
@@ -117,7 +117,7 @@ async fn injector_merges_sidecars_into_real_pods_once() {
         request["object"]["metadata"]["labels"][INJECT] = json!("false");
     });
     let reviewed = client.review(path, &opted_out).await.unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
     assert!(reviewed.patch.is_none());
 }
 

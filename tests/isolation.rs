@@ -141,7 +141,7 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
         .review("/validate/allow", &fixture_with_uid(POD, "allow"))
         .await
         .unwrap();
-    assert_eq!(answer.response["allowed"], true);
+    assert_eq!(answer.response["allowed"], true, "{}", answer.response);
     assert!(
         loops.len() == 3 && loops.try_join_next().is_none(),
         "the other plugin was answered while every loop still ran"

@@ -156,7 +156,7 @@ async fn a_host_that_never_answers_is_cut_off_by_the_plugins_deadline() {
         request["oldObject"]["metadata"]["labels"] = json!({});
     });
     let reviewed = wicket.client().review(PATH, &unlabelled).await.unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
     let counters = &wicket.plugin("guard").await.unwrap()["counters"];
     assert_eq!(counters["failures"], 1, "{counters}");
 }

@@ -87,7 +87,7 @@ async fn a_mutating_pipeline_composes_patches_into_one() {
         .review("/mutate/label-then-edit", &request)
         .await
         .unwrap();
-    assert_eq!(merged.response["allowed"], true);
+    assert_eq!(merged.response["allowed"], true, "{}", merged.response);
     let merged = apply(&request, &merged.patch.expect("one merged patch"));
     assert_eq!(
         merged["metadata"]["labels"][LABEL], "edited",
@@ -119,7 +119,7 @@ async fn denials_and_failures_follow_each_plugins_policy() {
         .review("/mutate/deny-in-the-middle", &request)
         .await
         .unwrap();
-    assert_eq!(denied.response["allowed"], false);
+    assert_eq!(denied.response["allowed"], false, "{}", denied.response);
     assert_eq!(denied.response["status"]["code"], 403);
     assert_eq!(denied.response["status"]["message"], "deny-a: no from a");
 
@@ -127,7 +127,7 @@ async fn denials_and_failures_follow_each_plugins_policy() {
         .review("/mutate/fail-closed", &request)
         .await
         .unwrap();
-    assert_eq!(closed.response["allowed"], false);
+    assert_eq!(closed.response["allowed"], false, "{}", closed.response);
     assert_eq!(closed.response["status"]["code"], 500);
     let message = closed.response["status"]["message"].as_str().unwrap();
     assert!(
@@ -136,7 +136,7 @@ async fn denials_and_failures_follow_each_plugins_policy() {
     );
 
     let open = client.review("/mutate/fail-open", &request).await.unwrap();
-    assert_eq!(open.response["allowed"], true);
+    assert_eq!(open.response["allowed"], true, "{}", open.response);
     let patched = apply(&request, &open.patch.expect("the later steps still patch"));
     assert_eq!(patched["metadata"]["labels"][LABEL], "true");
     let warnings = open.response["warnings"].to_string();
@@ -158,7 +158,7 @@ async fn a_validating_pipeline_reports_every_denial() {
         .await
         .unwrap();
     let response = reviewed.response;
-    assert_eq!(response["allowed"], false);
+    assert_eq!(response["allowed"], false, "{response}");
     assert_eq!(response["status"]["code"], 403);
     assert_eq!(
         response["status"]["message"],

@@ -68,7 +68,7 @@ async fn every_fixture_gets_an_answer_the_api_server_accepts() {
             .await
             .unwrap_or_else(|err| panic!("{name}: {err:#}"));
         assert!(reviewed.patch.is_none());
-        assert_eq!(reviewed.response["allowed"], true);
+        assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
     }
 }
 
@@ -415,7 +415,7 @@ async fn the_readme_template_plugin_works_as_documented() {
         .await
         .unwrap()
         .response;
-    assert_eq!(response["allowed"], false);
+    assert_eq!(response["allowed"], false, "{response}");
     assert_eq!(
         response["status"]["message"],
         "require-owner: pods need an 'owner' label; add metadata.labels.owner"
@@ -428,7 +428,7 @@ async fn the_readme_template_plugin_works_as_documented() {
         .review("/validate/require-owner", &owned)
         .await
         .unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -452,7 +452,7 @@ async fn serves_with_a_certificate_and_key_from_files() {
         .review("/validate/allow", &request)
         .await
         .unwrap();
-    assert_eq!(reviewed.response["allowed"], true);
+    assert_eq!(reviewed.response["allowed"], true, "{}", reviewed.response);
 }
 
 #[tokio::test(flavor = "multi_thread")]
