@@ -34,9 +34,17 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
             "add-label",
             "enforcement = \"monitor\"",
         )
+        .misbehave(
+            "touched",
+            "mutating",
+            "fail",
+            "add-label",
+            "enforcement = \"warn\"",
+        )
         .write(
             "pipelines.toml",
-            b"[pipelines.checks]\nmode = \"validating\"\nplugins = [\"enforced\"]\nenforcement = \"warn\"\n",
+            b"[pipelines.checks]\nmode = \"validating\"\nplugins = [\"enforced\"]\nenforcement = \"warn\"\n\
+              [pipelines.watched]\nmode = \"mutating\"\nplugins = [\"touched\"]\nenforcement = \"monitor\"\n",
         );
     let wicket = Wicket::start(plugins).unwrap();
     let client = wicket.client();
@@ -89,6 +97,24 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
     assert_eq!(
         pipeline.response["auditAnnotations"]["would-deny"],
         "enforced: denied by test"
+    );
+
+    // Warn mode still applies a patch.
+    let touched = review("/mutate/touched").await;
+    assert_eq!(touched.response["allowed"], true, "{}", touched.response);
+    assert!(touched.patch.is_some(), "{}", touched.response);
+
+    // A monitoring pipeline applies none, and says what it would have done.
+    let watched = review("/mutate/watched").await;
+    assert_eq!(watched.response["allowed"], true, "{}", watched.response);
+    assert!(watched.patch.is_none(), "{}", watched.response);
+    let would_patch = watched.response["auditAnnotations"]["would-patch"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        would_patch.contains("/metadata/labels"),
+        "{}",
+        watched.response
     );
 
     assert!(wicket.log().contains("monitor mode: not enforced"));
