@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wicket::admit::{Decision, Verdict};
-use wicket::registry::Counters;
+use wicket::counters::Counters;
 use wicket::review::{AdmissionResponse, Operation};
 
 fn main() {

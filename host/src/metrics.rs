@@ -18,8 +18,9 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Unit;
 
 use crate::connections::ConnectionMetrics;
+use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;
-use crate::registry::{OPERATIONS, Outcome, Registry, Tally};
+use crate::registry::{Registry, Tally};
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

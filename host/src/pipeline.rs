@@ -23,10 +23,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::admit::{self, Decision, Verdict};
+use crate::counters::Counters;
 use crate::patch;
 use crate::plugin::{Enforcement, Mode, Overload, PluginFailure};
-use crate::registry::{Counters, Served};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
+use crate::served::Served;
 
 /// The longest audit annotation key the API server accepts (the name part
 /// of a qualified name).

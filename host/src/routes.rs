@@ -29,8 +29,9 @@ use crate::metrics::HostMetrics;
 use crate::ops;
 use crate::pipeline::Pipeline;
 use crate::plugin::{self, Mode, Overload};
-use crate::registry::{Lookup, Registry, Served, served_path};
+use crate::registry::{Lookup, Registry, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
+use crate::served::Served;
 use crate::text::with_causes;
 
 /// What the handlers share.

@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::runtime::{LoadError, WasmError};
+use super::outcome::{LoadError, WasmError};
 
 /// Marks a cache entry written by this code.
 const MAGIC: &[u8; 8] = b"WICKETC1";

@@ -23,6 +23,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::log::{self, Level};
 use super::bindings::types;
 use super::outbound::{Outbound, OutboundHooks};
+use super::tag::LogTag;
 use crate::text::truncate;
 
 /// How much of a plugin's stdout/stderr is kept per request; the rest is
@@ -43,16 +44,6 @@ pub struct InstanceState {
     /// Who is running, for the log.
     pub tag: LogTag,
     log_lines: u32,
-}
-
-/// The plugin and request a log line belongs to; cheap to clone, as the
-/// instance and its outbound hooks each keep one.
-#[derive(Clone, Debug)]
-pub struct LogTag {
-    /// The plugin's name.
-    pub plugin: Arc<str>,
-    /// The admission request's uid, or a placeholder outside a review.
-    pub uid: Arc<str>,
 }
 
 impl InstanceState {

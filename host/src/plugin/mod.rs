@@ -8,15 +8,17 @@ mod host;
 pub mod manifest;
 mod meter;
 mod outbound;
+mod outcome;
 mod request;
 mod runtime;
+mod tag;
 mod tls_client;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};
 pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use outbound::{HostPattern, Outbound};
-pub use runtime::{
-    CallError, FailureCause, LoadError, Overload, Plugin, PluginFailure, Reviewed, Runtime,
-    RuntimeConfig, WasmError, wall_bound,
+pub use outcome::{
+    CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
+pub use runtime::{Plugin, Runtime, RuntimeConfig, wall_bound};

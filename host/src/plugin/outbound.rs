@@ -20,8 +20,8 @@ use serde::Deserialize;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::host::LogTag;
-use super::tls_client::{ClientTls, TlsFiles};
+use super::tag::LogTag;
+use super::tls_client::{ClientTls, Io, TlsFiles, host_and_port};
 
 /// The `[outbound]` table of a manifest: where a plugin may send HTTP
 /// requests, and how long and how large each exchange may be.
@@ -133,17 +133,6 @@ enum Host {
     AnyUnder(String),
     /// An address block: network address and prefix length.
     Block(IpAddr, u8),
-}
-
-/// Where a request goes: the host without IPv6 brackets, and the port, the
-/// scheme's default when the URL names none.
-pub(super) fn host_and_port<'a>(scheme: &Scheme, authority: &'a Authority) -> (&'a str, u16) {
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
-    (host, authority.port_u16().unwrap_or(default_port))
 }
 
 impl HostPattern {
@@ -273,8 +262,6 @@ impl OutboundHooks {
     }
 }
 
-/// The I/O that goes on after a response's head has arrived.
-pub(super) type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 /// One request's outcome, as [`WasiHttpHooks::send_request`] delivers it.
 type Exchange = Result<(http::Response<WasiBody>, Io), HttpError>;
 

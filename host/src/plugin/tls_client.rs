@@ -6,11 +6,12 @@
 //! The files are read when the manifest is loaded: a rotated certificate is
 //! picked up when the plugin is next reloaded.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::Scheme;
+use http::uri::{Authority, Scheme};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -19,7 +20,19 @@ use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-use super::outbound::{Io, host_and_port};
+/// The I/O that goes on after a response's head has arrived.
+pub(super) type Io = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// Where a request goes: the host without IPv6 brackets, and the port, the
+/// scheme's default when the URL names none.
+pub(super) fn host_and_port<'a>(scheme: &Scheme, authority: &'a Authority) -> (&'a str, u16) {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    (host, authority.port_u16().unwrap_or(default_port))
+}
 
 /// The `[outbound.tls]` table: absolute paths to PEM files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

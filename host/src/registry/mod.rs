@@ -11,7 +11,6 @@
 //! settings, pin mismatch) never replaces a served one: the old version keeps
 //! serving and the error is logged and shown by `/plugins`.
 
-mod counters;
 mod pipelines;
 mod scan;
 
@@ -19,60 +18,22 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-pub use counters::{Counters, CountersView, OPERATIONS, Outcome};
 pub use pipelines::PipelineSpec;
 pub use scan::PIPELINES_FILE;
 
-use crate::admit::{self, Decision};
+use crate::counters::Counters;
 use crate::pipeline::Pipeline;
-use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Overload, Plugin, Runtime, digest};
-use crate::review::AdmissionRequest;
+use crate::plugin::{LoadError, Manifest, ManifestError, Mode, Plugin, Runtime, digest};
+use crate::served::{Served, Source};
 use crate::text::{is_dns_label, with_causes};
 use crate::webhook::Target;
 use scan::{PluginFiles, Stamp};
-
-/// A plugin version being served, with its name's counters.
-pub struct Served {
-    plugin: Arc<Plugin>,
-    counters: Arc<Counters>,
-    generation: u64,
-    loaded_at: SystemTime,
-    source: Source,
-}
-
-impl Served {
-    /// The plugin.
-    pub fn plugin(&self) -> &Plugin {
-        &self.plugin
-    }
-
-    /// Runs the plugin on `request` (given up as overloaded at
-    /// `wall_bound`), decides the answer and counts it.
-    pub async fn judge(
-        &self,
-        request: &AdmissionRequest<'_>,
-        wall_bound: Instant,
-    ) -> Result<Decision, Overload> {
-        let started = Instant::now();
-        let judged = admit::judge(&self.plugin, request, wall_bound).await;
-        self.counters
-            .record(request.operation, &judged, started.elapsed());
-        judged
-    }
-}
-
-/// What the files of a plugin were when they were last loaded or tried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Source {
-    digest: String,
-    manifest: Option<String>,
-}
 
 /// One plugin name in a snapshot.
 #[derive(Clone)]
