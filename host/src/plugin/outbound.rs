@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http_body_util::BodyExt;
+use ipnet::IpNet;
 use serde::Deserialize;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -131,8 +132,8 @@ enum Host {
     Exact(String),
     /// The suffix, with its leading dot.
     AnyUnder(String),
-    /// An address block: network address and prefix length.
-    Block(IpAddr, u8),
+    /// An address block.
+    Block(IpNet),
 }
 
 impl HostPattern {
@@ -144,9 +145,9 @@ impl HostPattern {
         match &self.host {
             Host::Exact(exact) => host == exact,
             Host::AnyUnder(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
-            Host::Block(network, prefix) => host
+            Host::Block(block) => host
                 .parse::<IpAddr>()
-                .is_ok_and(|address| in_block(address, *network, *prefix)),
+                .is_ok_and(|address| block.contains(&address)),
         }
     }
 }
@@ -170,13 +171,12 @@ impl std::str::FromStr for HostPattern {
             let network: IpAddr = network
                 .parse()
                 .map_err(|_| bad("an address block must start with an IP address"))?;
-            let bits = if network.is_ipv4() { 32 } else { 128 };
-            let prefix: u8 = prefix
+            let block = prefix
                 .parse()
                 .ok()
-                .filter(|prefix| *prefix <= bits)
+                .and_then(|prefix| IpNet::new(network, prefix).ok())
                 .ok_or_else(|| bad("the prefix length does not fit the address"))?;
-            Host::Block(network, prefix)
+            Host::Block(block)
         } else if let Some(v6) = host.strip_prefix('[') {
             let v6 = v6
                 .strip_suffix(']')
@@ -193,21 +193,6 @@ impl std::str::FromStr for HostPattern {
         };
         Ok(HostPattern { host, port })
     }
-}
-
-/// Whether `address` lies in `network/prefix` (same family only).
-fn in_block(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
-    let (address, network, bits) = match (address, network) {
-        (IpAddr::V4(address), IpAddr::V4(network)) => (
-            u128::from(address.to_bits()),
-            u128::from(network.to_bits()),
-            32,
-        ),
-        (IpAddr::V6(address), IpAddr::V6(network)) => (address.to_bits(), network.to_bits(), 128),
-        _ => return false,
-    };
-    let shift = bits - u32::from(prefix);
-    shift >= bits || address >> shift == network >> shift
 }
 
 /// Letters, digits, `-` and `.`, in non-empty labels; IPv4 addresses pass.
@@ -231,10 +216,8 @@ impl fmt::Display for HostPattern {
             Host::Exact(host) if host.contains(':') => write!(f, "[{host}]:{}", self.port),
             Host::Exact(host) => write!(f, "{host}:{}", self.port),
             Host::AnyUnder(suffix) => write!(f, "*{suffix}:{}", self.port),
-            Host::Block(network @ IpAddr::V6(_), prefix) => {
-                write!(f, "[{network}/{prefix}]:{}", self.port)
-            }
-            Host::Block(network, prefix) => write!(f, "{network}/{prefix}:{}", self.port),
+            Host::Block(block @ IpNet::V6(_)) => write!(f, "[{block}]:{}", self.port),
+            Host::Block(block) => write!(f, "{block}:{}", self.port),
         }
     }
 }
