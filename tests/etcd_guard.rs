@@ -71,7 +71,7 @@ async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
     // A healthy cluster: only the leader's pod is refused, by delete, dry-run
     // delete or eviction, with the command that makes deleting it safe.
     let leader = cluster.wait_for_leader(None).await;
-    let leader_id = cluster.member_id_hex(leader).unwrap();
+    let leader_id = cluster.member_id_hex(leader).await.unwrap();
     let (allowed, message) = judge(&client, &delete(&cluster, leader, false)).await;
     assert!(!allowed, "the leader's pod was allowed");
     let expected = format!(
@@ -80,10 +80,10 @@ async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
     );
     assert!(message.contains(&expected), "{message}");
     let successor = message.rsplit(' ').next().unwrap();
-    let follower_ids: Vec<String> = others(&cluster, leader)
-        .into_iter()
-        .map(|index| cluster.member_id_hex(index).unwrap())
-        .collect();
+    let mut follower_ids = Vec::new();
+    for index in others(&cluster, leader) {
+        follower_ids.push(cluster.member_id_hex(index).await.unwrap());
+    }
     assert!(follower_ids.iter().any(|id| id == successor), "{message}");
     assert!(
         !judge(&client, &delete(&cluster, leader, true)).await.0,
@@ -129,7 +129,7 @@ async fn the_guard_protects_the_leader_and_quorum_of_a_real_cluster() {
     cluster.wait_for_leader(None).await;
     cluster.stop(leader);
     let new_leader = cluster.wait_for_leader(Some(leader)).await;
-    let new_leader_id = cluster.member_id_hex(new_leader).unwrap();
+    let new_leader_id = cluster.member_id_hex(new_leader).await.unwrap();
     let (allowed, message) = judge(&client, &delete(&cluster, new_leader, false)).await;
     assert!(!allowed, "the new leader's pod was allowed");
     assert!(
@@ -258,7 +258,7 @@ async fn the_guard_reaches_etcd_over_tls_with_a_client_certificate() {
     let wicket = guard(&identity);
     let (allowed, message) = judge(&wicket.client(), &delete).await;
     assert!(!allowed, "the TLS leader's pod was allowed: {message}");
-    let id = etcd.member_id_hex().unwrap();
+    let id = etcd.member_id_hex().await.unwrap();
     assert!(
         message.contains(&format!("is the etcd raft leader (member {id})")),
         "{message}"

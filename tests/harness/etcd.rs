@@ -2,18 +2,20 @@
 //! member per loopback address (`etcd-0` on 127.0.0.2, `etcd-1` on
 //! 127.0.0.3, ...), client port 2379 and peer port 2380 on each.
 //!
-//! The cluster is read through the same JSON gateway the guard uses, with a
-//! minimal HTTP/1.1 client here (so the test does not trust the code under
-//! test to observe etcd).
+//! The cluster is read through the same JSON gateway the guard uses, with
+//! hyper's client (so the test does not trust the code under test to observe
+//! etcd).
 
 use std::ffi::OsString;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// The client port of every member.
@@ -116,20 +118,24 @@ impl EtcdCluster {
         crate::eventually(
             "etcd members to agree on a leader",
             ETCD_PATIENCE,
-            async || self.agreed_leader().filter(|leader| Some(*leader) != not),
+            async || {
+                self.agreed_leader()
+                    .await
+                    .filter(|leader| Some(*leader) != not)
+            },
         )
         .await
     }
 
     /// The leader's index if every running member reports the same one.
-    fn agreed_leader(&self) -> Option<usize> {
+    async fn agreed_leader(&self) -> Option<usize> {
         let mut agreed = None;
         let mut ids = Vec::new();
         for (index, member) in self.members.iter().enumerate() {
             if member.process.is_none() {
                 continue;
             }
-            let status = self.status(index).ok()?;
+            let status = self.status(index).await.ok()?;
             let leader = id(&status["leader"])?;
             if leader == 0 || agreed.is_some_and(|agreed| agreed != leader) {
                 return None;
@@ -144,13 +150,13 @@ impl EtcdCluster {
     }
 
     /// Member `index`'s ID, as etcdctl writes it (hex).
-    pub fn member_id_hex(&self, index: usize) -> anyhow::Result<String> {
-        member_id_hex(self.ip(index), CLIENT_PORT)
+    pub async fn member_id_hex(&self, index: usize) -> anyhow::Result<String> {
+        member_id_hex(self.ip(index), CLIENT_PORT).await
     }
 
     /// `POST /v3/maintenance/status` to member `index`.
-    pub fn status(&self, index: usize) -> anyhow::Result<Value> {
-        post_json(self.ip(index), CLIENT_PORT, "/v3/maintenance/status", "{}")
+    pub async fn status(&self, index: usize) -> anyhow::Result<Value> {
+        post_json(self.ip(index), CLIENT_PORT, "/v3/maintenance/status").await
     }
 }
 
@@ -197,8 +203,8 @@ fn spawn_etcd(
 }
 
 /// The ID of the member answering at `ip:port`, as etcdctl writes it (hex).
-fn member_id_hex(ip: &str, port: u16) -> anyhow::Result<String> {
-    let status = post_json(ip, port, "/v3/maintenance/status", "{}")?;
+async fn member_id_hex(ip: &str, port: u16) -> anyhow::Result<String> {
+    let status = post_json(ip, port, "/v3/maintenance/status").await?;
     let id = id(&status["header"]["member_id"]).context("member_id")?;
     Ok(format!("{id:x}"))
 }
@@ -208,47 +214,26 @@ fn id(value: &Value) -> Option<u64> {
     value.as_str()?.parse().ok().or_else(|| value.as_u64())
 }
 
-/// One HTTP/1.1 POST with `Connection: close`, read to the end.
-fn post_json(ip: &str, port: u16, path: &str, body: &str) -> anyhow::Result<Value> {
-    let timeout = Duration::from_secs(2);
-    let address = format!("{ip}:{port}").parse()?;
-    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP head")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("{head}");
-    }
-    // etcd answers small bodies with Content-Length, large ones chunked.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)?
-    } else {
-        body.to_owned()
+/// POSTs `{}` to the gateway's `path` on `ip:port` and reads the JSON
+/// answer, within 2 s.
+async fn post_json(ip: &str, port: u16, path: &str) -> anyhow::Result<Value> {
+    let client = HyperClient::builder(TokioExecutor::new()).build_http();
+    let request = http::Request::post(format!("http://{ip}:{port}{path}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))?;
+    let exchange = async {
+        let response = client.request(request).await?;
+        ensure!(
+            response.status() == 200,
+            "etcd answered {}",
+            response.status()
+        );
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(serde_json::from_slice(&body)?)
     };
-    Ok(serde_json::from_str(&body)?)
-}
-
-fn dechunk(mut body: &str) -> anyhow::Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").context("chunk size")?;
-        let size = usize::from_str_radix(size.trim(), 16)?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..size).context("short chunk")?);
-        body = rest.get(size + 2..).context("chunk end")?;
-    }
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .context("etcd did not answer within 2 s")?
 }
 
 /// One etcd member that serves clients only over TLS with client
@@ -333,7 +318,9 @@ impl TlsEtcd {
         )?;
         let member = TlsEtcd { process, dir };
         crate::eventually("the TLS etcd member to lead", ETCD_PATIENCE, async || {
-            let status = post_json(Self::IP, PLAIN_PORT, "/v3/maintenance/status", "{}").ok()?;
+            let status = post_json(Self::IP, PLAIN_PORT, "/v3/maintenance/status")
+                .await
+                .ok()?;
             (status["leader"] == status["header"]["member_id"]).then_some(())
         })
         .await;
@@ -346,8 +333,8 @@ impl TlsEtcd {
     }
 
     /// The member's ID, as etcdctl writes it.
-    pub fn member_id_hex(&self) -> anyhow::Result<String> {
-        member_id_hex(Self::IP, PLAIN_PORT)
+    pub async fn member_id_hex(&self) -> anyhow::Result<String> {
+        member_id_hex(Self::IP, PLAIN_PORT).await
     }
 }
 
