@@ -49,6 +49,16 @@ pub fn apply(document: &mut Value, patch: &Patch) -> Result<(), json_patch::Patc
     json_patch::patch_unsafe(document, patch)
 }
 
+/// Applies the JSON Patch text `patch` (as [`checked`] produced it) to
+/// `document`, which is left half-changed when it fails.
+pub fn apply_text(document: &mut Value, patch: &[u8]) -> Result<(), PatchError> {
+    let patch: Patch = serde_json::from_slice(patch).map_err(|source| PatchError::Malformed {
+        what: "the patch",
+        source,
+    })?;
+    Ok(apply(document, &patch)?)
+}
+
 /// The patch (as JSON bytes) that `mutation` makes to `object`, or `None`
 /// when it changes nothing.
 pub fn checked(mutation: &Mutation, object: &str) -> Result<Option<Vec<u8>>, PatchError> {

@@ -28,6 +28,7 @@ use crate::patch;
 use crate::plugin::{Enforcement, Mode, Overload, PluginFailure};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::served::Served;
+use crate::text::with_causes;
 
 /// The longest audit annotation key the API server accepts (the name part
 /// of a qualified name).
@@ -116,10 +117,11 @@ impl Pipeline {
             let (Some(patch), Some(object)) = (&decision.response.patch, current.as_mut()) else {
                 continue;
             };
-            if let Err(error) = apply(object, patch) {
+            if let Err(error) = patch::apply_text(object, patch) {
                 let message = format!(
-                    "plugin {}'s patch does not apply: {error}",
-                    step.plugin().name()
+                    "plugin {}'s patch does not apply: {}",
+                    step.plugin().name(),
+                    with_causes(&error)
                 );
                 return Ok(self.refuse(500, message));
             }
@@ -199,12 +201,6 @@ impl Pipeline {
             plugin_time: Duration::ZERO,
         }
     }
-}
-
-fn apply(object: &mut Value, patch: &[u8]) -> Result<(), String> {
-    let patch: json_patch::Patch =
-        serde_json::from_slice(patch).map_err(|error| error.to_string())?;
-    patch::apply(object, &patch).map_err(|error| error.to_string())
 }
 
 /// What the plugins of one pipeline run said, merged.

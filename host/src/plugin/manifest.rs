@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::outbound::Outbound;
+use super::outbound::{GrantError, Outbound};
 use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
@@ -240,9 +240,10 @@ pub enum ManifestError {
     /// A `sha256` pin that is not 64 hex digits.
     #[error("sha256 must be 64 hexadecimal digits")]
     BadDigest,
-    /// An `[outbound]` table that grants nothing or sets a limit out of range.
-    #[error("{0}")]
-    Outbound(String),
+    /// An `[outbound]` table that grants nothing, sets a limit out of
+    /// range or names TLS files that cannot be used.
+    #[error(transparent)]
+    Outbound(#[from] GrantError),
     /// A `[[webhook]]` entry the API server would refuse or that could not work.
     #[error(transparent)]
     Webhook(#[from] WebhookError),

@@ -17,8 +17,9 @@ mod tls_client;
 pub use bindings::types;
 pub use compile::{Origin, digest};
 pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
-pub use outbound::{HostPattern, Outbound};
+pub use outbound::{GrantError, HostPattern, Outbound, PatternError};
 pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
 pub use runtime::{Plugin, Runtime, RuntimeConfig, wall_bound};
+pub use tls_client::TlsFilesError;

@@ -22,7 +22,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::tag::LogTag;
-use super::tls_client::{ClientTls, Io, TlsFiles, host_and_port};
+use super::tls_client::{ClientTls, Io, TlsFiles, TlsFilesError, host_and_port};
 
 /// The `[outbound]` table of a manifest: where a plugin may send HTTP
 /// requests, and how long and how large each exchange may be.
@@ -88,31 +88,56 @@ impl Outbound {
     }
 
     /// Checks what serde cannot and loads the TLS files: the grant as served.
-    pub(super) fn ready(mut self) -> Result<Outbound, String> {
+    pub(super) fn ready(mut self) -> Result<Outbound, GrantError> {
         self.check()?;
         self.client_tls = self.tls.clone().map(ClientTls::load).transpose()?;
         Ok(self)
     }
 
     /// The range checks that serde cannot express.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), GrantError> {
         if self.allowed_hosts.is_empty() {
-            return Err("outbound.allowed-hosts must name at least one host:port".into());
+            return Err(GrantError::NoHosts);
         }
         if !(1..=Self::MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
-            return Err(format!(
-                "outbound.timeout-ms must be between 1 and {}",
-                Self::MAX_TIMEOUT_MS
-            ));
+            return Err(GrantError::Timeout);
         }
         if !(1..=Self::MAX_RESPONSE_KIB).contains(&self.max_response_kib) {
-            return Err(format!(
-                "outbound.max-response-kib must be between 1 and {}",
-                Self::MAX_RESPONSE_KIB
-            ));
+            return Err(GrantError::ResponseCap);
         }
         Ok(())
     }
+}
+
+/// Why an `[outbound]` table cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// `allowed-hosts` is empty.
+    #[error("outbound.allowed-hosts must name at least one host:port")]
+    NoHosts,
+    /// `timeout-ms` is out of range.
+    #[error(
+        "outbound.timeout-ms must be between 1 and {}",
+        Outbound::MAX_TIMEOUT_MS
+    )]
+    Timeout,
+    /// `max-response-kib` is out of range.
+    #[error(
+        "outbound.max-response-kib must be between 1 and {}",
+        Outbound::MAX_RESPONSE_KIB
+    )]
+    ResponseCap,
+    /// `[outbound.tls]` cannot be used.
+    #[error("outbound.tls")]
+    Tls(#[from] TlsFilesError),
+}
+
+/// An `allowed-hosts` entry that is not a pattern, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("allowed host {pattern:?}: {why}")]
+pub struct PatternError {
+    pattern: String,
+    why: &'static str,
 }
 
 /// One entry of `allowed-hosts`: `HOST:PORT`, where HOST is a DNS name, an
@@ -153,10 +178,13 @@ impl HostPattern {
 }
 
 impl std::str::FromStr for HostPattern {
-    type Err = String;
+    type Err = PatternError;
 
-    fn from_str(text: &str) -> Result<HostPattern, String> {
-        let bad = |why: &str| format!("allowed host {text:?}: {why}");
+    fn from_str(text: &str) -> Result<HostPattern, PatternError> {
+        let bad = |why: &'static str| PatternError {
+            pattern: text.to_owned(),
+            why,
+        };
         let (host, port) = text
             .rsplit_once(':')
             .ok_or_else(|| bad("expected HOST:PORT"))?;
@@ -420,7 +448,7 @@ mod tests {
             "10.0.0.0/33:80",
             "etcd/8:80",
         ] {
-            let error = bad.parse::<HostPattern>().unwrap_err();
+            let error = bad.parse::<HostPattern>().unwrap_err().to_string();
             assert!(error.contains(bad), "{error}");
         }
         assert_eq!(

@@ -34,6 +34,29 @@ pub(super) fn host_and_port<'a>(scheme: &Scheme, authority: &'a Authority) -> (&
     (host, authority.port_u16().unwrap_or(default_port))
 }
 
+/// Why an `[outbound.tls]` table cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFilesError {
+    /// A path is relative: the files must not depend on the working folder.
+    #[error("{} must be an absolute path", .0.display())]
+    Relative(PathBuf),
+    /// A file cannot be read as PEM.
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] rustls::pki_types::pem::Error),
+    /// The CA file holds no certificate.
+    #[error("{} holds no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    /// rustls refuses a certificate or key in a file.
+    #[error("{} is refused", .0.display())]
+    Refused(PathBuf, #[source] rustls::Error),
+    /// Only one of `cert-file` and `key-file` is given.
+    #[error("cert-file and key-file go together")]
+    HalfIdentity,
+    /// rustls refuses the configuration.
+    #[error("the TLS configuration is refused")]
+    Config(#[source] rustls::Error),
+}
+
 /// The `[outbound.tls]` table: absolute paths to PEM files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -66,54 +89,47 @@ impl Eq for ClientTls {}
 
 impl ClientTls {
     /// Reads the files and builds the configuration, or says what is wrong.
-    pub fn load(files: TlsFiles) -> Result<ClientTls, String> {
+    pub fn load(files: TlsFiles) -> Result<ClientTls, TlsFilesError> {
         let paths = [
             Some(&files.ca_file),
             files.cert_file.as_ref(),
             files.key_file.as_ref(),
         ];
         if let Some(relative) = paths.into_iter().flatten().find(|path| !path.is_absolute()) {
-            return Err(format!(
-                "outbound.tls: {} must be an absolute path",
-                relative.display()
-            ));
+            return Err(TlsFilesError::Relative(relative.clone()));
         }
-        let read_error = |path: &PathBuf, error: &dyn std::fmt::Display| {
-            format!("outbound.tls: cannot read {}: {error}", path.display())
-        };
+        let ca_file = &files.ca_file;
         let mut roots = RootCertStore::empty();
-        for certificate in CertificateDer::pem_file_iter(&files.ca_file)
-            .map_err(|error| read_error(&files.ca_file, &error))?
+        for certificate in CertificateDer::pem_file_iter(ca_file)
+            .map_err(|error| TlsFilesError::Read(ca_file.clone(), error))?
         {
-            let certificate = certificate.map_err(|error| read_error(&files.ca_file, &error))?;
+            let certificate =
+                certificate.map_err(|error| TlsFilesError::Read(ca_file.clone(), error))?;
             roots
                 .add(certificate)
-                .map_err(|error| read_error(&files.ca_file, &error))?;
+                .map_err(|error| TlsFilesError::Refused(ca_file.clone(), error))?;
         }
         if roots.is_empty() {
-            return Err(format!(
-                "outbound.tls: {} holds no certificate",
-                files.ca_file.display()
-            ));
+            return Err(TlsFilesError::NoCertificate(ca_file.clone()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|error| format!("outbound.tls: {error}"))?
+            .map_err(TlsFilesError::Config)?
             .with_root_certificates(roots);
         let config = match (&files.cert_file, &files.key_file) {
             (Some(cert_file), Some(key_file)) => {
                 let chain = CertificateDer::pem_file_iter(cert_file)
                     .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
-                    .map_err(|error| read_error(cert_file, &error))?;
+                    .map_err(|error| TlsFilesError::Read(cert_file.clone(), error))?;
                 let key = PrivateKeyDer::from_pem_file(key_file)
-                    .map_err(|error| read_error(key_file, &error))?;
+                    .map_err(|error| TlsFilesError::Read(key_file.clone(), error))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|error| format!("outbound.tls: client certificate: {error}"))?
+                    .map_err(|error| TlsFilesError::Refused(cert_file.clone(), error))?
             }
             (None, None) => builder.with_no_client_auth(),
-            _ => return Err("outbound.tls: cert-file and key-file go together".into()),
+            _ => return Err(TlsFilesError::HalfIdentity),
         };
         Ok(ClientTls {
             files,
@@ -221,7 +237,7 @@ mod tests {
                 "cert-file and key-file go together",
             ),
         ] {
-            let error = ClientTls::load(bad).unwrap_err();
+            let error = ClientTls::load(bad).unwrap_err().to_string();
             assert!(error.contains(why), "{error}");
         }
         std::fs::remove_dir_all(dir).unwrap();

@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-pub use pipelines::PipelineSpec;
+pub use pipelines::{PipelineError, PipelineSpec};
 pub use scan::PIPELINES_FILE;
 
 use crate::counters::Counters;
@@ -53,7 +53,7 @@ struct Entry {
 #[derive(Clone)]
 struct PipelineEntry {
     spec: PipelineSpec,
-    resolved: Result<Arc<Pipeline>, String>,
+    resolved: Result<Arc<Pipeline>, PipelineError>,
 }
 
 /// The plugins and pipelines of one snapshot, by name.
@@ -201,7 +201,7 @@ impl PluginSet {
             .map(|(name, entry)| {
                 let (served, error) = match &entry.resolved {
                     Ok(pipeline) => (Some(pipeline), None),
-                    Err(error) => (None, Some(error)),
+                    Err(error) => (None, Some(error.to_string())),
                 };
                 json!({
                     "name": name,

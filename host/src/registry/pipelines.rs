@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::Entry;
 use crate::pipeline::Pipeline;
 use crate::plugin::{Enforcement, Mode};
-use crate::webhook::spec::{self, WebhookSpec};
+use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// One pipeline as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -62,6 +62,32 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Why a pipeline cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// The name is not a DNS label.
+    #[error("the name is not a valid name (lower-case letters, digits and '-', at most 63)")]
+    BadName,
+    /// A plugin has the same name (they would share a path).
+    #[error("a plugin is also named {0:?}; rename the pipeline or the plugin")]
+    NameTaken(String),
+    /// `plugins` is empty.
+    #[error("it names no plugins")]
+    NoPlugins,
+    /// `plugins` names a plugin twice.
+    #[error("it names plugin {0:?} twice")]
+    Repeated(String),
+    /// A plugin it names is not served.
+    #[error("plugin {0:?} is not served")]
+    NotServed(String),
+    /// A validating pipeline names a mutating plugin.
+    #[error("plugin {0:?} is mutating; a validating pipeline runs validating plugins only")]
+    MutatingStep(String),
+    /// Its `[[webhook]]` entries are refused.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+}
+
 /// The pipeline `name` over the plugins in `entries`, or why it cannot be
 /// served.
 pub fn resolve(
@@ -69,34 +95,28 @@ pub fn resolve(
     spec: &PipelineSpec,
     entries: &BTreeMap<String, Entry>,
     previous: Option<&Arc<Pipeline>>,
-) -> Result<Arc<Pipeline>, String> {
+) -> Result<Arc<Pipeline>, PipelineError> {
     if !crate::text::is_dns_label(name) {
-        return Err(
-            "the name is not a valid name (lower-case letters, digits and '-', at most 63)".into(),
-        );
+        return Err(PipelineError::BadName);
     }
     if entries.contains_key(name) {
-        return Err(format!(
-            "a plugin is also named {name:?}; rename the pipeline or the plugin"
-        ));
+        return Err(PipelineError::NameTaken(name.to_owned()));
     }
     if spec.plugins.is_empty() {
-        return Err("it names no plugins".into());
+        return Err(PipelineError::NoPlugins);
     }
     let mut steps = Vec::with_capacity(spec.plugins.len());
     for (index, plugin) in spec.plugins.iter().enumerate() {
         if spec.plugins[..index].contains(plugin) {
-            return Err(format!("it names plugin {plugin:?} twice"));
+            return Err(PipelineError::Repeated(plugin.clone()));
         }
         let served = entries
             .get(plugin)
             .and_then(|entry| entry.served.clone())
-            .ok_or_else(|| format!("plugin {plugin:?} is not served"))?;
+            .ok_or_else(|| PipelineError::NotServed(plugin.clone()))?;
         let plugin_mode = served.plugin().manifest().mode;
         if spec.mode == Mode::Validating && plugin_mode == Mode::Mutating {
-            return Err(format!(
-                "plugin {plugin:?} is mutating; a validating pipeline runs validating plugins only"
-            ));
+            return Err(PipelineError::MutatingStep(plugin.clone()));
         }
         steps.push(served);
     }
@@ -111,7 +131,6 @@ pub fn resolve(
         &spec.webhook,
         spec.mode == Mode::Mutating,
         pipeline.timeout_ms(),
-    )
-    .map_err(|error| error.to_string())?;
+    )?;
     Ok(Arc::new(pipeline))
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::patch;
+use crate::text::with_causes;
 
 /// The answer a case expects; a field left out is not checked.
 #[derive(Debug, Default, Deserialize)]
@@ -76,7 +77,7 @@ pub fn differences(expect: &Expect, review: &Value, answer: &Value) -> Vec<Strin
     let patch = match decoded_patch(response) {
         Ok(patch) => patch,
         Err(problem) => {
-            found.push(problem);
+            found.push(with_causes(&problem));
             return found;
         }
     };
@@ -105,7 +106,7 @@ pub fn differences(expect: &Expect, review: &Value, answer: &Value) -> Vec<Strin
                 "patched object differs:\n{}",
                 diff(expected, &actual)
             )),
-            Err(problem) => found.push(problem),
+            Err(problem) => found.push(with_causes(&problem)),
         }
     }
     found
@@ -140,27 +141,36 @@ fn warning_differences(expected: &[String], response: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The answer's patch, decoded to JSON.
-fn decoded_patch(response: &Value) -> Result<Option<Value>, String> {
+/// Why an answer's patch could not be checked.
+#[derive(Debug, thiserror::Error)]
+enum PatchProblem {
+    #[error("the patch is not base64")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("the patch is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the patch does not apply to the object")]
+    DoesNotApply(#[source] patch::PatchError),
+}
+
+/// The answer's patch, as JSON.
+fn decoded_patch(response: &Value) -> Result<Option<Value>, PatchProblem> {
     let Some(encoded) = response["patch"].as_str() else {
         return Ok(None);
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
-        .map_err(|error| format!("the patch is not base64: {error}"))?;
+        .map_err(PatchProblem::NotBase64)?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|error| format!("the patch is not JSON: {error}"))
+        .map_err(PatchProblem::NotJson)
 }
 
 /// `object` with `patch` applied.
-fn patched(object: &Value, patch: Option<&Value>) -> Result<Value, String> {
+fn patched(object: &Value, patch: Option<&Value>) -> Result<Value, PatchProblem> {
     let mut object = object.clone();
     if let Some(patch) = patch {
-        let patch: json_patch::Patch = serde_json::from_value(patch.clone())
-            .map_err(|error| format!("the patch is not a JSON Patch: {error}"))?;
-        patch::apply(&mut object, &patch)
-            .map_err(|error| format!("the patch does not apply: {error}"))?;
+        patch::apply_text(&mut object, patch.to_string().as_bytes())
+            .map_err(PatchProblem::DoesNotApply)?;
     }
     Ok(object)
 }
