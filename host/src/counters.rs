@@ -3,8 +3,9 @@
 //! plugin failed, how long its reviews took, how often it loaded. The one
 //! source of both `/plugins`' counters and `/metrics` ([`crate::metrics`]).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
@@ -163,6 +164,19 @@ impl Counters {
         self.plugin_seconds.observe(plugin_time.as_secs_f64());
         self.host_seconds
             .observe((elapsed - plugin_time).as_secs_f64());
+    }
+
+    /// Awaits `judging` (a review of an `operation` request), timing it, and
+    /// counts how it ended.
+    pub async fn counted(
+        &self,
+        operation: Operation,
+        judging: impl Future<Output = Result<Decision, Overload>>,
+    ) -> Result<Decision, Overload> {
+        let started = Instant::now();
+        let judged = judging.await;
+        self.record(operation, &judged, started.elapsed());
+        judged
     }
 
     /// Counts a version of the plugin loaded.

@@ -70,15 +70,14 @@ impl Pipeline {
         request: &AdmissionRequest<'_>,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
-        let started = Instant::now();
-        let judged = match self.mode {
-            Mode::Mutating => self.mutate(request, wall_bound).await,
-            Mode::Validating => self.validate(request, wall_bound).await,
-        }
-        .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision));
-        self.counters
-            .record(request.operation, &judged, started.elapsed());
-        judged
+        let judging = async {
+            match self.mode {
+                Mode::Mutating => self.mutate(request, wall_bound).await,
+                Mode::Validating => self.validate(request, wall_bound).await,
+            }
+            .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision))
+        };
+        self.counters.counted(request.operation, judging).await
     }
 
     async fn mutate(

@@ -33,11 +33,12 @@ impl Served {
         request: &AdmissionRequest<'_>,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
-        let started = Instant::now();
-        let judged = admit::judge(&self.plugin, request, wall_bound).await;
         self.counters
-            .record(request.operation, &judged, started.elapsed());
-        judged
+            .counted(
+                request.operation,
+                admit::judge(&self.plugin, request, wall_bound),
+            )
+            .await
     }
 }
 
