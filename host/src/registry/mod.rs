@@ -596,6 +596,12 @@ fn pipelines_for(
             (previous_specs(), Some(error))
         }
     };
+    let named = |name: &str| entries.contains_key(name);
+    let served = |name: &str| entries.get(name).and_then(|entry| entry.served.clone());
+    let plugins = pipelines::Plugins {
+        named: &named,
+        served: &served,
+    };
     let resolved = specs
         .into_iter()
         .map(|(name, spec)| {
@@ -603,7 +609,7 @@ fn pipelines_for(
             let resolved = pipelines::resolve(
                 &name,
                 &spec,
-                entries,
+                &plugins,
                 previous.and_then(|entry| entry.resolved.as_ref().ok()),
             );
             if let Err(reason) = &resolved

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::Entry;
 use crate::pipeline::Pipeline;
 use crate::plugin::{Enforcement, Mode};
+use crate::served::Served;
 use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// One pipeline as written.
@@ -88,18 +88,26 @@ pub enum PipelineError {
     Webhook(#[from] WebhookError),
 }
 
-/// The pipeline `name` over the plugins in `entries`, or why it cannot be
-/// served.
+/// What a pipeline is resolved against: the plugin names in the folder, and
+/// the plugin versions served.
+pub struct Plugins<'a> {
+    /// Whether a plugin of this name is in the folder, served or not.
+    pub named: &'a dyn Fn(&str) -> bool,
+    /// The version served under this name, if any.
+    pub served: &'a dyn Fn(&str) -> Option<Arc<Served>>,
+}
+
+/// The pipeline `name` over `plugins`, or why it cannot be served.
 pub fn resolve(
     name: &str,
     spec: &PipelineSpec,
-    entries: &BTreeMap<String, Entry>,
+    plugins: &Plugins<'_>,
     previous: Option<&Arc<Pipeline>>,
 ) -> Result<Arc<Pipeline>, PipelineError> {
     if !crate::text::is_dns_label(name) {
         return Err(PipelineError::BadName);
     }
-    if entries.contains_key(name) {
+    if (plugins.named)(name) {
         return Err(PipelineError::NameTaken(name.to_owned()));
     }
     if spec.plugins.is_empty() {
@@ -110,10 +118,8 @@ pub fn resolve(
         if spec.plugins[..index].contains(plugin) {
             return Err(PipelineError::Repeated(plugin.clone()));
         }
-        let served = entries
-            .get(plugin)
-            .and_then(|entry| entry.served.clone())
-            .ok_or_else(|| PipelineError::NotServed(plugin.clone()))?;
+        let served =
+            (plugins.served)(plugin).ok_or_else(|| PipelineError::NotServed(plugin.clone()))?;
         let plugin_mode = served.plugin().manifest().mode;
         if spec.mode == Mode::Validating && plugin_mode == Mode::Mutating {
             return Err(PipelineError::MutatingStep(plugin.clone()));

@@ -13,9 +13,9 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use super::TlsError;
 use super::authority::Material;
 use super::authority::part::{CA_CERT, CA_KEY, CERT, KEY, PREVIOUS_CA};
+use super::error::TlsError;
 
 /// The file clients trust: every valid CA, current first.
 pub const TRUST_FILE: &str = "ca.pem";

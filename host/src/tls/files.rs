@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rustls::sign::CertifiedKey;
 
+use super::error::TlsError;
+use super::live::Loaded;
 use super::pem;
-use super::{Loaded, TlsError};
 use crate::watch::parent_of;
 
 /// The certificate, key and optional CA files, and what was last served.

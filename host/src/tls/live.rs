@@ -29,3 +29,12 @@ impl ResolvesServerCert for LiveCert {
         Some(self.0.load_full())
     }
 }
+
+/// What a source serves now.
+pub(super) struct Loaded {
+    pub(super) key: rustls::sign::CertifiedKey,
+    /// The trust bundle, when known.
+    pub(super) trust: Option<String>,
+    /// Whether it differs from what was served before.
+    pub(super) changed: bool,
+}

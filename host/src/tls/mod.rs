@@ -20,12 +20,12 @@
 
 pub mod authority;
 mod dir;
+mod error;
 mod files;
 mod live;
 mod pem;
 mod secret;
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -37,8 +37,9 @@ use tokio::sync::{Notify, watch};
 use crate::watch::DirWatch;
 use authority::Material;
 pub use dir::TRUST_FILE;
+pub use error::TlsError;
 use files::CertFiles;
-use live::LiveCert;
+use live::{LiveCert, Loaded};
 pub use pem::PemError;
 use secret::CertSecret;
 pub use secret::SecretError;
@@ -89,55 +90,6 @@ impl TlsSource {
 /// same machine.
 pub const LOCAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// Why TLS could not be set up or renewed.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// A file could not be read.
-    #[error("cannot read {}", .0.display())]
-    Read(PathBuf, #[source] io::Error),
-    /// A file that should hold PEM text is not UTF-8.
-    #[error("{} is not PEM text", .0.display())]
-    NotText(PathBuf),
-    /// A certificate and key that cannot be served together.
-    #[error("cannot serve {} with {}", .cert.display(), .key.display())]
-    Pair {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-        /// Why.
-        #[source]
-        error: PemError,
-    },
-    /// Issuing a certificate failed.
-    #[error("cannot issue Wicket's certificates")]
-    Issue(#[from] authority::IssueError),
-    /// Material Wicket issued itself does not serve.
-    #[error("the issued certificate cannot be served")]
-    Issued(#[source] PemError),
-    /// Writing a file failed.
-    #[error("cannot write {}", .0.display())]
-    Write(PathBuf, #[source] io::Error),
-    /// rustls refused the configuration.
-    #[error("TLS configuration refused")]
-    Rustls(#[from] rustls::Error),
-    /// The `--client-ca` file holds no usable CA certificate.
-    #[error("--client-ca {} holds no usable CA certificate", .0.display())]
-    ClientCa(PathBuf, #[source] PemError),
-    /// rustls refused the client CAs.
-    #[error("cannot verify clients against --client-ca")]
-    ClientVerifier(#[source] rustls::server::VerifierBuilderError),
-    /// The folders holding the files cannot be watched.
-    #[error("cannot watch the certificate files' folders")]
-    Watch(#[from] notify::Error),
-    /// The Secret could not be read or written.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    /// A Secret source without a client for the API server.
-    #[error("--cert-secret needs credentials for the API server")]
-    NoClient,
-}
-
 /// TLS ready to serve, and the task that keeps it fresh.
 pub struct Tls {
     /// The rustls configuration (ALPN: h2, http/1.1), its certificate live.
@@ -171,15 +123,6 @@ enum Source {
         secret: Box<CertSecret>,
         served: Option<Material>,
     },
-}
-
-/// What a source serves now.
-struct Loaded {
-    key: rustls::sign::CertifiedKey,
-    /// The trust bundle, when known.
-    trust: Option<String>,
-    /// Whether it differs from what was served before.
-    changed: bool,
 }
 
 /// Loads the first certificate from `source` (a Secret through `client`);

@@ -19,7 +19,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 
-use super::TlsError;
 use super::authority::part::{CA_CERT, CA_KEY, CERT, KEY, PREVIOUS_CA};
 use super::authority::{self, Material};
 
@@ -42,6 +41,9 @@ pub enum SecretError {
     /// Other replicas kept winning.
     #[error("Secret {0} kept changing while it was being renewed")]
     Contended(String),
+    /// New certificates could not be issued.
+    #[error("cannot issue Wicket's certificates")]
+    Issue(#[from] authority::IssueError),
     /// A Secret of that name that is not Wicket's: it is never overwritten.
     #[error(
         "Secret {0} exists but holds no ca.crt and ca.key: it is not Wicket's; name another with --cert-secret"
@@ -65,7 +67,7 @@ impl CertSecret {
     }
 
     /// The material to serve: the Secret's, created or renewed if needed.
-    pub async fn load(&self) -> Result<Material, TlsError> {
+    pub async fn load(&self) -> Result<Material, SecretError> {
         for _ in 0..ATTEMPTS {
             let live = self
                 .api
@@ -107,11 +109,11 @@ impl CertSecret {
                 Err(error) => return Err(self.failed("write", error)),
             }
         }
-        Err(SecretError::Contended(self.name.clone()).into())
+        Err(SecretError::Contended(self.name.clone()))
     }
 
-    fn failed(&self, action: &'static str, error: kube::Error) -> TlsError {
-        SecretError::Api(action, self.name.clone(), error).into()
+    fn failed(&self, action: &'static str, error: kube::Error) -> SecretError {
+        SecretError::Api(action, self.name.clone(), error)
     }
 }
 
