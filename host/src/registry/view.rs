@@ -1,0 +1,80 @@
+//! `GET /plugins`: a snapshot as JSON, for operators.
+
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::snapshot::{Entry, PluginSet, mode_name, served_path};
+
+impl PluginSet {
+    /// Everything `GET /plugins` shows: for each plugin its paths, digest,
+    /// mode, limits, load time, generation, last error and counters; each
+    /// pipeline; and a pipelines-file error.
+    pub fn describe(&self) -> Value {
+        let plugins: Vec<Value> = self
+            .entries
+            .iter()
+            .map(|(name, entry)| describe_plugin(name, entry))
+            .collect();
+        let pipelines: Vec<Value> = self
+            .pipelines
+            .iter()
+            .map(|(name, entry)| {
+                let (served, error) = match &entry.resolved {
+                    Ok(pipeline) => (Some(pipeline), None),
+                    Err(error) => (None, Some(error.to_string())),
+                };
+                json!({
+                    "name": name,
+                    "paths": served.map(|_| vec![served_path(entry.spec.mode, name)]).unwrap_or_default(),
+                    "mode": mode_name(entry.spec.mode),
+                    "plugins": entry.spec.plugins,
+                    "enforcement": entry.spec.enforcement.as_str(),
+                    "served": served.is_some(),
+                    "error": error,
+                    "counters": served.map(|pipeline| pipeline.counters.view()),
+                })
+            })
+            .collect();
+        json!({
+            "plugins": plugins,
+            "pipelines": pipelines,
+            "pipelinesError": self.pipelines_error,
+        })
+    }
+}
+
+fn describe_plugin(name: &str, entry: &Entry) -> Value {
+    let served = entry.served.as_deref();
+    let manifest = served.map(|served| served.plugin.manifest());
+    json!({
+        "name": name,
+        "paths": manifest.map(|manifest| vec![served_path(manifest.mode, name)]).unwrap_or_default(),
+        "served": served.is_some(),
+        "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
+        "mode": manifest.map(|manifest| mode_name(manifest.mode)),
+        "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
+        "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
+        "limits": manifest.map(|manifest| json!({
+            "timeoutMs": manifest.limits.timeout_ms,
+            "memoryMib": manifest.limits.memory_mib,
+            "maxOutputKib": manifest.limits.max_output_kib,
+            "maxConcurrency": manifest.limits.max_concurrency,
+        })),
+        "outbound": manifest.and_then(|manifest| manifest.outbound.as_ref()).map(|outbound| json!({
+            "allowedHosts": outbound.host_list(),
+            "timeoutMs": outbound.timeout_ms,
+            "maxResponseKib": outbound.max_response_kib,
+        })),
+        "loadedAt": served.map(|served| rfc3339(served.loaded_at)),
+        "generation": served.map_or(0, |served| served.generation),
+        "lastError": entry.last_error,
+        "counters": entry.counters.view(),
+    })
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    let time = time::OffsetDateTime::from(time);
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.unix_timestamp().to_string())
+}
