@@ -22,7 +22,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::log::{self, Level};
 use super::bindings::types;
-use super::outbound::{Outbound, OutboundHooks};
+use super::outbound::{Access, OutboundHooks};
 use super::tag::LogTag;
 use crate::text::truncate;
 
@@ -47,13 +47,13 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// A sandbox with no capabilities but the outbound `grant`, capped at
+    /// A sandbox with no capabilities but `outbound` access, capped at
     /// `memory_bytes` of linear memory, whose output goes into `output`.
     pub fn new(
         tag: LogTag,
         memory_bytes: usize,
         memory_budgets: MemoryBudgets,
-        grant: Option<Arc<Outbound>>,
+        outbound: Option<Arc<Access>>,
         output: &CapturedOutput,
     ) -> InstanceState {
         let wasi = WasiCtx::builder()
@@ -68,7 +68,7 @@ impl InstanceState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes, memory_budgets),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHooks::new(grant, tag.clone()),
+            outbound: OutboundHooks::new(outbound, tag.clone()),
             tag,
             log_lines: 0,
         }

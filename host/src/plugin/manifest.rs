@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::outbound::{GrantError, Outbound};
+use super::grant::{GrantError, Outbound};
 use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
@@ -240,8 +240,8 @@ pub enum ManifestError {
     /// A `sha256` pin that is not 64 hex digits.
     #[error("sha256 must be 64 hexadecimal digits")]
     BadDigest,
-    /// An `[outbound]` table that grants nothing, sets a limit out of
-    /// range or names TLS files that cannot be used.
+    /// An `[outbound]` table that grants nothing or sets a limit out of
+    /// range.
     #[error(transparent)]
     Outbound(#[from] GrantError),
     /// A `[[webhook]]` entry the API server would refuse or that could not work.
@@ -265,11 +265,9 @@ impl Manifest {
             file.mode == Mode::Mutating,
             file.limits.timeout_ms,
         )?;
-        let outbound = file
-            .outbound
-            .map(Outbound::ready)
-            .transpose()
-            .map_err(ManifestError::Outbound)?;
+        if let Some(outbound) = &file.outbound {
+            outbound.check()?;
+        }
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
@@ -277,7 +275,7 @@ impl Manifest {
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,
-            outbound: outbound.map(Arc::new),
+            outbound: file.outbound.map(Arc::new),
             webhooks: file.webhook,
         })
     }

@@ -4,6 +4,7 @@
 mod bindings;
 mod compile;
 mod epoch;
+mod grant;
 mod host;
 pub mod manifest;
 mod meter;
@@ -16,8 +17,8 @@ mod tls_client;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};
+pub use grant::{GrantError, HostPattern, Outbound, PatternError};
 pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
-pub use outbound::{GrantError, HostPattern, Outbound, PatternError};
 pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };

@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::bindings::types;
+use super::tls_client::TlsFilesError;
 
 /// A wasmtime error with its cause chain, usable as a `#[source]`.
 pub struct WasmError(pub(super) wasmtime::Error);
@@ -38,6 +39,9 @@ pub enum LoadError {
     /// The component imports something Wicket does not grant it.
     #[error("the component needs imports Wicket does not provide")]
     Link(#[source] WasmError),
+    /// The manifest's `[outbound.tls]` files cannot be used.
+    #[error("outbound.tls")]
+    OutboundTls(#[from] TlsFilesError),
     /// The component imports `wasi:http` but its manifest grants no hosts.
     #[error(
         "the component imports wasi:http, but its manifest grants no outbound hosts \

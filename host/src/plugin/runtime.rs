@@ -37,6 +37,7 @@ use super::epoch::Ticker;
 use super::host::{CapturedOutput, InstanceState, MemoryBudget, MemoryBudgets, MemoryCap};
 use super::manifest::{Limits, Manifest};
 use super::meter::{LONG_CALL, Meter, Metered};
+use super::outbound::Access;
 use super::outcome::{CallError, LoadError, Overload, PluginFailure, Reviewed, WasmError};
 use super::request::to_wit;
 use super::tag::LogTag;
@@ -205,11 +206,18 @@ impl Runtime {
         })?;
         let pre =
             AdmissionPluginPre::new(pre).map_err(|err| LoadError::WrongWorld(WasmError(err)))?;
+        let outbound = manifest
+            .outbound
+            .clone()
+            .map(Access::load)
+            .transpose()?
+            .map(Arc::new);
         let plugin = Plugin {
             name: name.into(),
             digest,
             own_slots: Semaphore::new(manifest.limits.max_concurrency as usize),
             own_memory: Arc::new(MemoryBudget::new(self.shared.memory_share)),
+            outbound,
             manifest,
             pre,
             shared: self.shared.clone(),
@@ -255,6 +263,8 @@ pub struct Plugin {
     own_slots: Semaphore,
     /// Its instances' memory together.
     own_memory: Arc<MemoryBudget>,
+    /// Its outbound grant with the TLS files loaded, when it has one.
+    outbound: Option<Arc<Access>>,
     shared: Arc<Shared>,
 }
 
@@ -362,7 +372,7 @@ impl Plugin {
                     plugin: self.own_memory.clone(),
                     shared: self.shared.memory.clone(),
                 },
-                self.manifest.outbound.clone(),
+                self.outbound.clone(),
                 &output,
             ),
         );

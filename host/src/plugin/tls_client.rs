@@ -71,21 +71,11 @@ pub struct TlsFiles {
     pub key_file: Option<PathBuf>,
 }
 
-/// A client configuration built from [`TlsFiles`]; two compare equal when
-/// built from the same files.
-#[derive(Debug, Clone)]
+/// A client configuration built from [`TlsFiles`].
+#[derive(Debug)]
 pub struct ClientTls {
-    files: TlsFiles,
     config: Arc<ClientConfig>,
 }
-
-impl PartialEq for ClientTls {
-    fn eq(&self, other: &ClientTls) -> bool {
-        self.files == other.files
-    }
-}
-
-impl Eq for ClientTls {}
 
 impl ClientTls {
     /// Reads the files and builds the configuration, or says what is wrong.
@@ -132,7 +122,6 @@ impl ClientTls {
             _ => return Err(TlsFilesError::HalfIdentity),
         };
         Ok(ClientTls {
-            files,
             config: Arc::new(config),
         })
     }
