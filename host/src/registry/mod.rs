@@ -27,7 +27,7 @@ use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 
 pub use load::{PluginLoadError, load_plugin};
-pub use pipelines::{PipelineError, PipelineSpec};
+pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use scan::PIPELINES_FILE;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, served_path};
 
@@ -35,7 +35,7 @@ use crate::plugin::{Runtime, digest};
 use crate::served::{Served, Source};
 use crate::text::with_causes;
 use load::{load_source, log_loaded};
-use scan::{PluginFiles, Stamp};
+use scan::{FilesError, PluginFiles, Stamp};
 use snapshot::{Entry, PipelineEntry};
 
 /// What one reload changed, for the log and the start-up announcement.
@@ -268,11 +268,12 @@ impl Registry {
 /// still serving `served`; logged when the reason is new.
 fn not_loaded(
     name: &str,
-    reason: String,
+    problem: FilesError,
     served: Option<Arc<Served>>,
     previous: Option<&Entry>,
     changes: &mut Changes,
 ) -> Entry {
+    let reason = with_causes(&problem);
     let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
     if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
         match &served {
@@ -298,7 +299,7 @@ fn not_loaded(
 /// previous specs (a bad edit never takes working pipelines away), each
 /// resolved against the new plugins.
 fn pipelines_for(
-    file: Option<Result<String, String>>,
+    file: Option<std::io::Result<String>>,
     current: &PluginSet,
     entries: &BTreeMap<String, Entry>,
 ) -> (BTreeMap<String, PipelineEntry>, Option<String>) {
@@ -309,10 +310,16 @@ fn pipelines_for(
             .map(|(name, entry)| (name.clone(), entry.spec.clone()))
             .collect()
     };
-    let (specs, error) = match file.map(|text| text.and_then(|text| pipelines::parse(&text))) {
+    let parsed = file.map(|text| {
+        text.map_err(PipelinesFileError::Read)
+            .and_then(|text| pipelines::parse(&text))
+    });
+    let (specs, error) = match parsed {
         None => (BTreeMap::new(), None),
         Some(Ok(specs)) => (specs, None),
         Some(Err(error)) => {
+            // One line: TOML errors span several.
+            let error = one_line(&with_causes(&error));
             if current.pipelines_error.as_ref() != Some(&error) {
                 tracing::error!(%error, "pipelines not reloaded; the previous ones stay");
             }

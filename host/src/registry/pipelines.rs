@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::scan::PIPELINES_FILE;
 use crate::pipeline::Pipeline;
 use crate::plugin::{Enforcement, Mode};
 use crate::served::Served;
@@ -46,20 +47,21 @@ struct PipelinesFile {
     pipelines: BTreeMap<String, PipelineSpec>,
 }
 
-/// Parses the pipelines file.
-pub fn parse(text: &str) -> Result<BTreeMap<String, PipelineSpec>, String> {
-    let file: PipelinesFile = toml::from_str(text).map_err(|error| {
-        format!(
-            "{}: {}",
-            super::scan::PIPELINES_FILE,
-            one_line(&error.to_string())
-        )
-    })?;
-    Ok(file.pipelines)
+/// Why the pipelines file was not (re)read.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelinesFileError {
+    /// It could not be read.
+    #[error("cannot read {PIPELINES_FILE}")]
+    Read(#[source] std::io::Error),
+    /// It is not valid TOML or has unknown or mistyped fields.
+    #[error("{PIPELINES_FILE}")]
+    Syntax(#[source] toml::de::Error),
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Parses the pipelines file.
+pub fn parse(text: &str) -> Result<BTreeMap<String, PipelineSpec>, PipelinesFileError> {
+    let file: PipelinesFile = toml::from_str(text).map_err(PipelinesFileError::Syntax)?;
+    Ok(file.pipelines)
 }
 
 /// Why a pipeline cannot be served.

@@ -32,10 +32,27 @@ pub enum PluginFiles {
     /// `stat` says the files are the ones last read: they were not read.
     Unchanged,
     /// Why the name cannot be loaded at all.
-    Broken(String),
+    Broken(FilesError),
     /// A file is there but cannot be read (permissions, a link to nothing
     /// or to a folder): like any bad new version, it replaces nothing.
-    Unreadable(String),
+    Unreadable(FilesError),
+}
+
+/// What is wrong with a plugin's files.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The name cannot be a URL path segment.
+    #[error("the name is not a valid plugin name (lower-case letters, digits and '-', at most 63)")]
+    BadName,
+    /// The name is the pipelines file's.
+    #[error("the name is reserved for {PIPELINES_FILE}")]
+    Reserved,
+    /// `NAME.toml` without `NAME.wasm`.
+    #[error("manifest has no {0}.wasm beside it")]
+    NoComponent(String),
+    /// A file could not be read.
+    #[error("cannot read {0}")]
+    Read(String, #[source] io::Error),
 }
 
 /// What `stat` says of a plugin's files (through symlinks). Any rewrite
@@ -89,7 +106,7 @@ pub struct Folder {
     /// Every plugin name seen, with its files.
     pub plugins: BTreeMap<String, PluginFiles>,
     /// The pipelines file's text (or why it could not be read), if present.
-    pub pipelines: Option<Result<String, String>>,
+    pub pipelines: Option<io::Result<String>>,
 }
 
 /// Reads `dir`, skipping the plugins whose files still have the stamp in
@@ -107,7 +124,7 @@ pub fn scan(dir: &Path, last_read: &BTreeMap<String, Stamp>) -> io::Result<Folde
             continue;
         }
         if file_name == PIPELINES_FILE {
-            pipelines = Some(read_text(&dir.join(file_name)));
+            pipelines = Some(std::fs::read_to_string(dir.join(file_name)));
             continue;
         }
         let (stem, has_component) = match file_name.rsplit_once('.') {
@@ -134,16 +151,13 @@ fn read_plugin(
     last_read: Option<&Stamp>,
 ) -> PluginFiles {
     if !crate::text::is_dns_label(name) {
-        return PluginFiles::Broken(
-            "the name is not a valid plugin name (lower-case letters, digits and '-', at most 63)"
-                .into(),
-        );
+        return PluginFiles::Broken(FilesError::BadName);
     }
     if name == "pipelines" {
-        return PluginFiles::Broken(format!("the name is reserved for {PIPELINES_FILE}"));
+        return PluginFiles::Broken(FilesError::Reserved);
     }
     if !has_component {
-        return PluginFiles::Broken(format!("manifest has no {name}.wasm beside it"));
+        return PluginFiles::Broken(FilesError::NoComponent(name.to_owned()));
     }
     // Taken before reading: a change during the read shows at the next scan.
     let stamp = Stamp::of(dir, name);
@@ -153,22 +167,21 @@ fn read_plugin(
     tracing::debug!(plugin = %name, "reading plugin files");
     let wasm = match std::fs::read(dir.join(format!("{name}.wasm"))) {
         Ok(wasm) => wasm,
-        Err(error) => return PluginFiles::Unreadable(format!("cannot read {name}.wasm: {error}")),
+        Err(error) => {
+            return PluginFiles::Unreadable(FilesError::Read(format!("{name}.wasm"), error));
+        }
     };
     let manifest_path = dir.join(format!("{name}.toml"));
     let manifest = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Some(text),
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Err(error) => return PluginFiles::Unreadable(format!("cannot read {name}.toml: {error}")),
+        Err(error) => {
+            return PluginFiles::Unreadable(FilesError::Read(format!("{name}.toml"), error));
+        }
     };
     PluginFiles::Complete {
         wasm,
         manifest,
         stamp,
     }
-}
-
-fn read_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
 }
