@@ -31,7 +31,7 @@ pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use scan::PIPELINES_FILE;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, served_path};
 
-use crate::plugin::{Runtime, digest};
+use crate::plugin::{Plugin, Runtime, digest};
 use crate::served::{Served, Source};
 use crate::text::with_causes;
 use load::{load_source, log_loaded};
@@ -92,6 +92,32 @@ impl Registry {
         &self.dir
     }
 
+    /// Scans the folder, skipping the files unchanged since `current` read
+    /// them, and records whether the folder could be read.
+    async fn scan(&self, current: &PluginSet) -> io::Result<scan::Folder> {
+        let dir = self.dir.clone();
+        let last_read: BTreeMap<String, Stamp> = current
+            .entries
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.stamp.clone()?)))
+            .collect();
+        tracing::debug!(dir = %self.dir.display(), "scanning the plugin folder");
+        let scanned = tokio::task::spawn_blocking(move || scan::scan(&dir, &last_read))
+            .await
+            .map_err(io::Error::other)?;
+        match scanned {
+            Ok(folder) => {
+                self.folder_error.store(None);
+                Ok(folder)
+            }
+            Err(error) => {
+                let reason = format!("cannot read {}: {error}", self.dir.display());
+                self.folder_error.store(Some(Arc::new(reason)));
+                Err(error)
+            }
+        }
+    }
+
     /// The current snapshot; a request keeps using it to the end even if the
     /// set is replaced meanwhile.
     pub fn snapshot(&self) -> Arc<PluginSet> {
@@ -102,144 +128,35 @@ impl Registry {
     /// (see the module documentation). Only an unreadable folder is an error.
     pub async fn reload(&self) -> io::Result<Changes> {
         let _one_at_a_time = self.reloading.lock().await;
-        let dir = self.dir.clone();
         let current = self.snapshot();
-        let last_read: BTreeMap<String, Stamp> = current
-            .entries
-            .iter()
-            .filter_map(|(name, entry)| Some((name.clone(), entry.stamp.clone()?)))
-            .collect();
-        let scanned = tokio::task::spawn_blocking(move || scan::scan(&dir, &last_read))
-            .await
-            .map_err(io::Error::other)?;
-        let folder = match scanned {
-            Ok(folder) => {
-                self.folder_error.store(None);
-                folder
-            }
-            Err(error) => {
-                let reason = format!("cannot read {}: {error}", self.dir.display());
-                self.folder_error.store(Some(Arc::new(reason)));
-                return Err(error);
-            }
-        };
-        tracing::debug!(dir = %self.dir.display(), "scanning the plugin folder");
+        let folder = self.scan(&current).await?;
         let mut changes = Changes::default();
         let mut entries = BTreeMap::new();
         let mut loading = JoinSet::new();
         for (name, files) in folder.plugins {
             let previous = current.entries.get(&name);
-            let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
-            let (wasm, manifest, stamp) = match files {
-                PluginFiles::Complete {
+            match settle(&name, files, previous, &mut changes) {
+                Settled::Entry(entry) => {
+                    entries.insert(name, entry);
+                }
+                Settled::Gone => {}
+                Settled::Load {
                     wasm,
-                    manifest,
+                    source,
                     stamp,
-                } => (wasm, manifest, stamp),
-                PluginFiles::Unchanged => {
-                    if let Some(previous) = previous {
-                        entries.insert(name, previous.clone());
-                    }
-                    continue;
-                }
-                PluginFiles::Broken(reason) => {
-                    let entry = not_loaded(&name, reason, None, previous, &mut changes);
-                    entries.insert(name, entry);
-                    continue;
-                }
-                // An unreadable file is a bad new version: the served one stays.
-                PluginFiles::Unreadable(reason) => {
-                    let served = previous.and_then(|entry| entry.served.clone());
-                    let entry = not_loaded(&name, reason, served, previous, &mut changes);
-                    entries.insert(name, entry);
-                    continue;
-                }
-            };
-            let source = Source {
-                digest: digest(&wasm),
-                manifest,
-            };
-            if let Some(previous) = previous {
-                if previous.attempted.as_ref() == Some(&source) {
-                    entries.insert(
-                        name,
-                        Entry {
-                            stamp,
-                            ..previous.clone()
-                        },
-                    );
-                    continue;
-                }
-                // Back to the served version's files after a failed one.
-                if let Some(served) = previous
-                    .served
-                    .as_ref()
-                    .filter(|served| served.source == source)
-                {
-                    tracing::info!(plugin = %name, "files are back to the served version");
-                    let entry = Entry {
-                        served: Some(served.clone()),
-                        last_error: None,
-                        attempted: Some(source),
-                        stamp,
-                        counters,
-                    };
-                    entries.insert(name, entry);
-                    continue;
+                } => {
+                    let runtime = self.runtime.clone();
+                    loading.spawn(async move {
+                        let result = load_source(&runtime, &name, wasm, &source).await;
+                        (name, source, stamp, result)
+                    });
                 }
             }
-            let runtime = self.runtime.clone();
-            loading.spawn(async move {
-                let result = load_source(&runtime, &name, wasm, &source).await;
-                (name, source, stamp, result)
-            });
         }
         while let Some(joined) = loading.join_next().await {
             let (name, source, stamp, result) = joined.map_err(io::Error::other)?;
             let previous = current.entries.get(&name);
-            let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
-            let previous_served = previous.and_then(|entry| entry.served.clone());
-            let entry = match result {
-                Ok(plugin) => {
-                    let generation = previous_served.map_or(1, |served| served.generation + 1);
-                    log_loaded(&plugin, generation);
-                    counters.loaded();
-                    changes.loaded.push(name.clone());
-                    let served = Served {
-                        plugin: Arc::new(plugin),
-                        counters: counters.clone(),
-                        generation,
-                        loaded_at: SystemTime::now(),
-                        source: source.clone(),
-                    };
-                    Entry {
-                        served: Some(Arc::new(served)),
-                        last_error: None,
-                        attempted: Some(source),
-                        stamp,
-                        counters,
-                    }
-                }
-                Err(error) => {
-                    // One line: some causes (wasm parse errors) span several.
-                    let reason = one_line(&with_causes(&error));
-                    match &previous_served {
-                        Some(_) => {
-                            tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
-                        }
-                        None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
-                    }
-                    changes.failed.push((name.clone(), reason.clone()));
-                    counters.load_failed();
-                    Entry {
-                        served: previous_served,
-                        last_error: Some(reason),
-                        attempted: Some(source),
-                        stamp,
-                        counters,
-                    }
-                }
-            };
+            let entry = tried(&name, source, stamp, result, previous, &mut changes);
             entries.insert(name, entry);
         }
         for name in current
@@ -261,6 +178,138 @@ impl Registry {
         self.current.store(Arc::new(set));
         self.swapped.send_modify(|count| *count += 1);
         Ok(changes)
+    }
+}
+
+/// What a plugin's files mean for its entry, before anything is loaded.
+enum Settled {
+    /// Its entry is known without loading.
+    Entry(Entry),
+    /// Unchanged files of a name that had no entry: nothing to keep.
+    Gone,
+    /// New files to load.
+    Load {
+        wasm: Vec<u8>,
+        source: Source,
+        stamp: Option<Stamp>,
+    },
+}
+
+/// Settles `files` against the name's `previous` entry: kept, refused, back
+/// to the served version, or to be loaded.
+fn settle(
+    name: &str,
+    files: PluginFiles,
+    previous: Option<&Entry>,
+    changes: &mut Changes,
+) -> Settled {
+    let (wasm, manifest, stamp) = match files {
+        PluginFiles::Complete {
+            wasm,
+            manifest,
+            stamp,
+        } => (wasm, manifest, stamp),
+        PluginFiles::Unchanged => return previous.cloned().map_or(Settled::Gone, Settled::Entry),
+        PluginFiles::Broken(problem) => {
+            return Settled::Entry(not_loaded(name, problem, None, previous, changes));
+        }
+        // An unreadable file is a bad new version: the served one stays.
+        PluginFiles::Unreadable(problem) => {
+            let served = previous.and_then(|entry| entry.served.clone());
+            return Settled::Entry(not_loaded(name, problem, served, previous, changes));
+        }
+    };
+    let source = Source {
+        digest: digest(&wasm),
+        manifest,
+    };
+    let Some(previous) = previous else {
+        return Settled::Load {
+            wasm,
+            source,
+            stamp,
+        };
+    };
+    if previous.attempted.as_ref() == Some(&source) {
+        return Settled::Entry(Entry {
+            stamp,
+            ..previous.clone()
+        });
+    }
+    // Back to the served version's files after a failed one.
+    if let Some(served) = previous
+        .served
+        .as_ref()
+        .filter(|served| served.source == source)
+    {
+        tracing::info!(plugin = %name, "files are back to the served version");
+        return Settled::Entry(Entry {
+            served: Some(served.clone()),
+            last_error: None,
+            attempted: Some(source),
+            stamp,
+            counters: previous.counters.clone(),
+        });
+    }
+    Settled::Load {
+        wasm,
+        source,
+        stamp,
+    }
+}
+
+/// The entry after loading `source`: the new version served, or the error
+/// recorded while the previous version (if any) keeps serving.
+fn tried(
+    name: &str,
+    source: Source,
+    stamp: Option<Stamp>,
+    result: Result<Plugin, PluginLoadError>,
+    previous: Option<&Entry>,
+    changes: &mut Changes,
+) -> Entry {
+    let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
+    let previous_served = previous.and_then(|entry| entry.served.clone());
+    match result {
+        Ok(plugin) => {
+            let generation = previous_served.map_or(1, |served| served.generation + 1);
+            log_loaded(&plugin, generation);
+            counters.loaded();
+            changes.loaded.push(name.to_owned());
+            let served = Served {
+                plugin: Arc::new(plugin),
+                counters: counters.clone(),
+                generation,
+                loaded_at: SystemTime::now(),
+                source: source.clone(),
+            };
+            Entry {
+                served: Some(Arc::new(served)),
+                last_error: None,
+                attempted: Some(source),
+                stamp,
+                counters,
+            }
+        }
+        Err(error) => {
+            // One line: some causes (wasm parse errors) span several.
+            let reason = one_line(&with_causes(&error));
+            match &previous_served {
+                Some(_) => {
+                    tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
+                }
+                None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
+            }
+            changes.failed.push((name.to_owned(), reason.clone()));
+            counters.load_failed();
+            Entry {
+                served: previous_served,
+                last_error: Some(reason),
+                attempted: Some(source),
+                stamp,
+                counters,
+            }
+        }
     }
 }
 
