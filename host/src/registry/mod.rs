@@ -31,6 +31,7 @@ pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use scan::PIPELINES_FILE;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, served_path};
 
+use crate::counters::Counters;
 use crate::plugin::{Plugin, Runtime, digest};
 use crate::served::{Served, Source};
 use crate::text::with_causes;
@@ -294,14 +295,7 @@ fn tried(
         Err(error) => {
             // One line: some causes (wasm parse errors) span several.
             let reason = one_line(&with_causes(&error));
-            match &previous_served {
-                Some(_) => {
-                    tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
-                }
-                None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
-            }
-            changes.failed.push((name.to_owned(), reason.clone()));
-            counters.load_failed();
+            refused(name, &reason, previous_served.is_some(), &counters, changes);
             Entry {
                 served: previous_served,
                 last_error: Some(reason),
@@ -311,6 +305,25 @@ fn tried(
             }
         }
     }
+}
+
+/// Logs, records and counts a version of `name` refused for `reason`;
+/// `still_serving` says whether an earlier version keeps serving.
+fn refused(
+    name: &str,
+    reason: &str,
+    still_serving: bool,
+    counters: &Counters,
+    changes: &mut Changes,
+) {
+    match still_serving {
+        true => {
+            tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
+        }
+        false => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
+    }
+    changes.failed.push((name.to_owned(), reason.to_owned()));
+    counters.load_failed();
 }
 
 /// The entry of a plugin whose files could not be loaded for `reason`,
@@ -325,14 +338,7 @@ fn not_loaded(
     let reason = with_causes(&problem);
     let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
     if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
-        match &served {
-            Some(_) => {
-                tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
-            }
-            None => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
-        }
-        changes.failed.push((name.to_owned(), reason.clone()));
-        counters.load_failed();
+        refused(name, &reason, served.is_some(), &counters, changes);
     }
     Entry {
         served,
