@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::admit;
-use crate::plugin::{Mode, Overload, Plugin, Runtime, RuntimeConfig};
+use crate::plugin::{Overload, Plugin, Runtime, RuntimeConfig};
 use crate::registry::{load_plugin, served_path};
 use crate::review::{self, DecodeError};
 use crate::text::with_causes;
@@ -113,10 +113,7 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
     let mut report = format!(
         "{}: loads; a {} plugin served at {}\n",
         plugin.name(),
-        match mode {
-            Mode::Mutating => "mutating",
-            Mode::Validating => "validating",
-        },
+        mode.as_str(),
         served_path(mode, plugin.name())
     );
     if let Some(path) = &config.review {

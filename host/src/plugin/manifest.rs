@@ -25,6 +25,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// As the manifest spells it: `mutating` or `validating`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Validating => "validating",
+            Mode::Mutating => "mutating",
+        }
+    }
+
     /// The first segment of the URL path the plugin is served on.
     pub fn path_prefix(self) -> &'static str {
         match self {

@@ -142,7 +142,7 @@ impl PluginSet {
             counters: &entry.counters,
             served: entry.served.as_deref().map(|served| ServedVersion {
                 digest: format!("sha256:{}", served.plugin.digest()),
-                mode: mode_name(served.plugin.manifest().mode),
+                mode: served.plugin.manifest().mode.as_str(),
                 enforcement: served.plugin.manifest().enforcement.as_str(),
             }),
             load_failing: entry.last_error.is_some(),
@@ -172,13 +172,6 @@ impl PluginSet {
             .filter_map(|entry| entry.served.as_ref())
             .map(|served| served.plugin.digest())
             .collect()
-    }
-}
-
-pub(super) fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Mutating => "mutating",
-        Mode::Validating => "validating",
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::snapshot::{Entry, PluginSet, mode_name, served_path};
+use super::snapshot::{Entry, PluginSet, served_path};
 
 impl PluginSet {
     /// Everything `GET /plugins` shows: for each plugin its paths, digest,
@@ -27,7 +27,7 @@ impl PluginSet {
                 json!({
                     "name": name,
                     "paths": served.map(|_| vec![served_path(entry.spec.mode, name)]).unwrap_or_default(),
-                    "mode": mode_name(entry.spec.mode),
+                    "mode": entry.spec.mode.as_str(),
                     "plugins": entry.spec.plugins,
                     "enforcement": entry.spec.enforcement.as_str(),
                     "served": served.is_some(),
@@ -52,7 +52,7 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "paths": manifest.map(|manifest| vec![served_path(manifest.mode, name)]).unwrap_or_default(),
         "served": served.is_some(),
         "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
-        "mode": manifest.map(|manifest| mode_name(manifest.mode)),
+        "mode": manifest.map(|manifest| manifest.mode.as_str()),
         "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
         "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
         "limits": manifest.map(|manifest| json!({
