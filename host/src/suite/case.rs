@@ -83,9 +83,7 @@ pub fn read(path: &Path) -> Result<Vec<Case>, CaseError> {
         Value::Array(specs) => (specs, true),
         spec => (vec![spec], false),
     };
-    let stem = path
-        .file_stem()
-        .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+    let stem = default_name(path);
     let dir = path.parent().unwrap_or(Path::new("."));
     specs
         .into_iter()
@@ -105,6 +103,13 @@ pub fn read(path: &Path) -> Result<Vec<Case>, CaseError> {
             })
         })
         .collect()
+}
+
+/// The name of a case (or of a file of cases) that does not give one: its
+/// file's name without the extension.
+pub fn default_name(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned())
 }
 
 /// The review of a case: its source, with `set` and `remove` applied.

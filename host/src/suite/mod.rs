@@ -180,9 +180,7 @@ async fn run_case(loaded: &Standalone, file: &Path, case: case::Case) -> CaseOut
 
 fn unreadable(file: &Path, error: &CaseError) -> CaseOutcome {
     CaseOutcome {
-        name: file
-            .file_stem()
-            .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned()),
+        name: case::default_name(file),
         file: file.to_owned(),
         differences: vec![format!("unreadable case file: {}", with_causes(error))],
         answer: None,
