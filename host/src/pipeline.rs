@@ -152,17 +152,17 @@ impl Pipeline {
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-        let mut merged = Merged::default();
+        let mut merged = Merged {
+            at_once: true,
+            ..Merged::default()
+        };
         let mut denials = Vec::new();
-        // The steps ran at once: the longest of them is the pipeline's.
-        let plugin_time = decisions.iter().map(|decision| decision.plugin_time).max();
         for (step, decision) in self.steps.iter().zip(&decisions) {
             merged.add(step.plugin().name(), decision);
             if let (false, Some(status)) = (decision.response.allowed, &decision.response.status) {
                 denials.push((status, decision.verdict));
             }
         }
-        merged.plugin_time = plugin_time.unwrap_or_default();
         let Some(&(first, verdict)) = denials.first() else {
             let verdict = merged.allowed_verdict();
             return Ok(merged.finish(None, None, verdict));
@@ -209,7 +209,9 @@ struct Merged {
     audit_annotations: BTreeMap<String, String>,
     failed_open: bool,
     failure: Option<PluginFailure>,
-    /// The steps' own time, one after the other.
+    /// Whether the steps ran at once (validating) rather than in turn.
+    at_once: bool,
+    /// The steps' own time: the longest when they ran at once, else the sum.
     plugin_time: Duration,
 }
 
@@ -225,7 +227,10 @@ impl Merged {
         if self.failure.is_none() {
             self.failure = decision.failure.clone();
         }
-        self.plugin_time += decision.plugin_time;
+        self.plugin_time = match self.at_once {
+            true => self.plugin_time.max(decision.plugin_time),
+            false => self.plugin_time + decision.plugin_time,
+        };
     }
 
     fn allowed_verdict(&self) -> Verdict {
