@@ -17,6 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wicket::admit;
+use wicket::document::Documents;
 use wicket::plugin::{Runtime, RuntimeConfig};
 use wicket::registry::load_plugin;
 use wicket::review;
@@ -39,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
     let body = std::fs::read(review_path)?;
     let review = review::decode(&body)?;
 
-    let judge = async || admit::judge(&plugin, &review.request, plugin.wall_bound()).await;
+    // The documents are built per review, as `serve` builds them.
+    let judge = async || {
+        let documents = Documents::of(&review.request);
+        admit::judge(&plugin, &review.request, &documents, plugin.wall_bound()).await
+    };
     let first = judge().await?;
     for _ in 0..WARM_UP_CALLS {
         judge().await?;

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::document::Documents;
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
 use crate::plugin::{
@@ -83,9 +84,10 @@ pub struct Decision {
 pub async fn judge(
     plugin: &Plugin,
     request: &AdmissionRequest<'_>,
+    documents: &Documents,
     wall_bound: Instant,
 ) -> Result<Decision, Overload> {
-    let reviewed = plugin.review(request, wall_bound).await;
+    let reviewed = plugin.review(request, documents, wall_bound).await;
     let answer = match reviewed.answer {
         Ok(answer) => Ok(answer),
         Err(CallError::Plugin(failure)) => Err(failure),
@@ -226,9 +228,9 @@ fn check(
     let warnings = bounded_warnings(answer.warnings);
     if let Some(denial) = answer.denied {
         let code = match denial.code {
-            0 => 403,
-            code @ 400..=599 => code,
-            code => {
+            None => 403,
+            Some(code @ 400..=599) => code,
+            Some(code) => {
                 return Err(PluginFailure::Malformed(format!(
                     "denial code {code} is not a 4xx or 5xx code"
                 )));
@@ -495,7 +497,7 @@ mod tests {
     fn a_denial_names_the_plugin_and_drops_any_mutation() {
         let answer = Response {
             denied: Some(Denial {
-                code: 0,
+                code: None,
                 message: "not today".into(),
             }),
             ..add_label()
@@ -522,7 +524,7 @@ mod tests {
         let fail = manifest(Mode::Mutating, FailurePolicy::Fail);
         let bad_code = Response {
             denied: Some(Denial {
-                code: 200,
+                code: Some(200),
                 message: String::new(),
             }),
             ..allow()
@@ -566,7 +568,7 @@ mod tests {
         let mutating = manifest(Mode::Mutating, FailurePolicy::Fail);
         let denial = || Response {
             denied: Some(Denial {
-                code: 403,
+                code: Some(403),
                 message: "not today".into(),
             }),
             ..allow()

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::admit;
+use crate::document::Documents;
 use crate::plugin::{Overload, Plugin, Runtime, RuntimeConfig};
 use crate::registry::{load_plugin, served_path};
 use crate::review::{self, DecodeError};
@@ -93,7 +94,8 @@ impl Standalone {
     pub async fn answer(&self, body: &[u8]) -> Result<Vec<u8>, JudgeError> {
         let review = review::decode(body).map_err(JudgeError::BadReview)?;
         let plugin = &self.plugin;
-        let decision = admit::judge(plugin, &review.request, plugin.wall_bound())
+        let documents = Documents::of(&review.request);
+        let decision = admit::judge(plugin, &review.request, &documents, plugin.wall_bound())
             .await
             .map_err(JudgeError::Overloaded)?;
         Ok(review::encode(

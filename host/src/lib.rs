@@ -15,6 +15,7 @@ pub mod check;
 pub mod config;
 pub mod connections;
 pub mod counters;
+pub mod document;
 pub mod manifests;
 pub mod metrics;
 pub mod ops;

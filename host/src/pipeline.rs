@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 
 use crate::admit::{self, Decision, Verdict};
 use crate::counters::Counters;
+use crate::document::Documents;
 use crate::patch;
 use crate::plugin::{Enforcement, Mode, Overload, PluginFailure};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
@@ -68,12 +69,13 @@ impl Pipeline {
     pub async fn judge(
         &self,
         request: &AdmissionRequest<'_>,
+        documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
         let judging = async {
             match self.mode {
-                Mode::Mutating => self.mutate(request, wall_bound).await,
-                Mode::Validating => self.validate(request, wall_bound).await,
+                Mode::Mutating => self.mutate(request, documents, wall_bound).await,
+                Mode::Validating => self.validate(request, documents, wall_bound).await,
             }
             .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision))
         };
@@ -83,6 +85,7 @@ impl Pipeline {
     async fn mutate(
         &self,
         request: &AdmissionRequest<'_>,
+        documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
         let original: Option<Value> =
@@ -94,21 +97,21 @@ impl Pipeline {
                 }
             };
         let mut current = original.clone();
-        let mut current_text: Option<Box<RawValue>> = None;
+        let mut current_text: Option<(Box<RawValue>, Documents)> = None;
         let mut merged = Merged::default();
         for step in &self.steps {
             let changed;
-            let step_request = match &current_text {
-                Some(text) => {
+            let (step_request, step_documents) = match &current_text {
+                Some((text, changed_documents)) => {
                     changed = AdmissionRequest {
                         object: Some(text),
                         ..request.clone()
                     };
-                    &changed
+                    (&changed, changed_documents)
                 }
-                None => request,
+                None => (request, documents),
             };
-            let decision = step.judge(step_request, wall_bound).await?;
+            let decision = step.judge(step_request, step_documents, wall_bound).await?;
             merged.add(step.plugin().name(), &decision);
             if !decision.response.allowed {
                 return Ok(merged.finish(decision.response.status, None, decision.verdict));
@@ -125,7 +128,11 @@ impl Pipeline {
                 return Ok(self.refuse(500, message));
             }
             match serde_json::to_string(object).map(RawValue::from_string) {
-                Ok(Ok(text)) => current_text = Some(text),
+                Ok(Ok(text)) => {
+                    // The later steps read the changed object through a new index.
+                    let changed_documents = documents.with_object(&text);
+                    current_text = Some((text, changed_documents));
+                }
                 _ => return Ok(self.refuse(500, "the changed object cannot be serialised".into())),
             }
         }
@@ -142,12 +149,13 @@ impl Pipeline {
     async fn validate(
         &self,
         request: &AdmissionRequest<'_>,
+        documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
         let decisions: Vec<Decision> = join_all(
             self.steps
                 .iter()
-                .map(|step| step.judge(request, wall_bound)),
+                .map(|step| step.judge(request, documents, wall_bound)),
         )
         .await
         .into_iter()

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::admit::Decision;
 use crate::body::{self, BodyBudget, BodyError};
+use crate::document::Documents;
 use crate::metrics::HostMetrics;
 use crate::ops;
 use crate::pipeline::Pipeline;
@@ -162,9 +163,14 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
         Err(err) => return Refusal::BadReview(err).into_response(),
     };
     let wall_bound = plugin::wall_bound(target.deadline());
+    let documents = Documents::of(&review.request);
     let judged = match &target {
-        Target::Plugin(served) => served.judge(&review.request, wall_bound).await,
-        Target::Pipeline(pipeline) => pipeline.judge(&review.request, wall_bound).await,
+        Target::Plugin(served) => served.judge(&review.request, &documents, wall_bound).await,
+        Target::Pipeline(pipeline) => {
+            pipeline
+                .judge(&review.request, &documents, wall_bound)
+                .await
+        }
     };
     let decision = match judged {
         Ok(decision) => decision,

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::admit::{self, Decision};
 use crate::counters::Counters;
+use crate::document::Documents;
 use crate::plugin::{Overload, Plugin};
 use crate::review::AdmissionRequest;
 
@@ -26,17 +27,18 @@ impl Served {
         &self.plugin
     }
 
-    /// Runs the plugin on `request` (given up as overloaded at
-    /// `wall_bound`), decides the answer and counts it.
+    /// Runs the plugin on `request` and its `documents` (given up as
+    /// overloaded at `wall_bound`), decides the answer and counts it.
     pub async fn judge(
         &self,
         request: &AdmissionRequest<'_>,
+        documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, Overload> {
         self.counters
             .counted(
                 request.operation,
-                admit::judge(&self.plugin, request, wall_bound),
+                admit::judge(&self.plugin, request, documents, wall_bound),
             )
             .await
     }

@@ -137,7 +137,7 @@ proptest! {
     #[test]
     fn every_decision_is_one_the_api_server_accepts(
         fixture in prop::sample::select(FIXTURES),
-        code in any::<u16>(),
+        code in any::<Option<u16>>(),
         denied in any::<bool>(),
         operations in prop::collection::vec(operation(), 0..3),
         warnings in prop::collection::vec(".{0,200}", 0..40),

@@ -21,7 +21,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::log::{self, Level};
-use super::bindings::types;
+use super::bindings::v0_1;
 use super::outbound::{Access, OutboundHooks};
 use super::tag::LogTag;
 use crate::text::truncate;
@@ -105,11 +105,44 @@ impl WasiHttpView for InstanceState {
     }
 }
 
-/// The `types` interface has no functions; plugins import it only for its types.
-impl types::Host for InstanceState {}
+/// Contract 0.1's `types` interface has no functions; plugins import it
+/// only for its types.
+impl v0_1::types::Host for InstanceState {}
+
+/// Contract 0.1's `log`, the same as 0.2's.
+impl v0_1::log::Host for InstanceState {
+    fn log(&mut self, level: v0_1::log::Level, message: String) {
+        let level = match level {
+            v0_1::log::Level::Trace => Level::Trace,
+            v0_1::log::Level::Debug => Level::Debug,
+            v0_1::log::Level::Info => Level::Info,
+            v0_1::log::Level::Warn => Level::Warn,
+            v0_1::log::Level::Error => Level::Error,
+        };
+        self.write_log(level, &message);
+    }
+}
 
 impl log::Host for InstanceState {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.write_log(level, &message);
+        Ok(())
+    }
+}
+
+impl InstanceState {
+    /// The instance's resource table (document handles, WASI streams).
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The same, to read.
+    pub fn table_ref(&self) -> &ResourceTable {
+        &self.table
+    }
+
+    /// One `log` line into Wicket's log, within the per-request limits.
+    fn write_log(&mut self, level: Level, message: &str) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             if self.log_lines == MAX_LOG_LINES + 1 {
@@ -117,7 +150,7 @@ impl log::Host for InstanceState {
             }
             return;
         }
-        let message = truncate(&message, MAX_LOG_MESSAGE);
+        let message = truncate(message, MAX_LOG_MESSAGE);
         let (plugin, uid) = (&*self.tag.plugin, &*self.tag.uid);
         // Every level gets the same fields; tracing needs the level statically.
         match level {

@@ -3,9 +3,11 @@
 
 mod bindings;
 mod compile;
+mod documents;
 mod epoch;
 mod grant;
 mod host;
+mod legacy;
 pub mod manifest;
 mod meter;
 mod outbound;

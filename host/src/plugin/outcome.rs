@@ -81,6 +81,9 @@ pub enum PluginFailure {
     /// The plugin trapped or panicked.
     #[error("it crashed: {0}")]
     Trap(String),
+    /// The plugin returned its own error (contract 0.2's `plugin-error`).
+    #[error("it could not judge the request: {0}")]
+    Reported(String),
     /// The plugin used more than its deadline of its own time.
     #[error("it ran past its {}ms deadline", .0.as_millis())]
     Deadline(Duration),
@@ -137,6 +140,8 @@ pub enum PluginFailure {
 pub enum FailureCause {
     /// It trapped or panicked.
     Trap,
+    /// It returned its own error.
+    Error,
     /// It ran past its deadline or its wall-clock bound.
     Deadline,
     /// It reached its memory cap or its share of the budget.
@@ -153,8 +158,9 @@ pub enum FailureCause {
 
 impl FailureCause {
     /// Every cause, in declaration order (`as usize` indexes by it).
-    pub const ALL: [FailureCause; 7] = [
+    pub const ALL: [FailureCause; 8] = [
         FailureCause::Trap,
+        FailureCause::Error,
         FailureCause::Deadline,
         FailureCause::Memory,
         FailureCause::Output,
@@ -167,6 +173,7 @@ impl FailureCause {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCause::Trap => "trap",
+            FailureCause::Error => "error",
             FailureCause::Deadline => "deadline",
             FailureCause::Memory => "memory",
             FailureCause::Output => "output",
@@ -182,6 +189,7 @@ impl PluginFailure {
     pub fn cause(&self) -> FailureCause {
         match self {
             PluginFailure::Trap(_) => FailureCause::Trap,
+            PluginFailure::Reported(_) => FailureCause::Error,
             PluginFailure::Deadline(_) | PluginFailure::WallClock { .. } => FailureCause::Deadline,
             PluginFailure::Saturated(_) => FailureCause::SlotWait,
             PluginFailure::Memory(_) | PluginFailure::MemoryShare(_) => FailureCause::Memory,

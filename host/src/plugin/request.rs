@@ -1,6 +1,6 @@
 //! Building the WIT `request` a plugin receives from a decoded review.
 //!
-//! The object texts are copied as they arrived; nothing is parsed here.
+//! The objects are not in it: contract 0.2 passes them as documents.
 
 use super::bindings::types;
 use crate::review::{self, AdmissionRequest};
@@ -35,9 +35,6 @@ pub fn to_wit(request: &AdmissionRequest<'_>) -> types::Request {
                 .collect(),
         },
         dry_run: request.dry_run,
-        object: request.object.map(|raw| raw.get().to_owned()),
-        old_object: request.old_object.map(|raw| raw.get().to_owned()),
-        options: request.options.map(|raw| raw.get().to_owned()),
     }
 }
 

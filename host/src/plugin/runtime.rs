@@ -31,16 +31,18 @@ use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
 
-use super::bindings::{AdmissionPlugin, AdmissionPluginPre};
+use super::bindings::{AdmissionPlugin, AdmissionPluginPre, v0_1};
 use super::compile::{self, Compiler};
 use super::epoch::Ticker;
 use super::host::{CapturedOutput, InstanceState, MemoryBudget, MemoryBudgets, MemoryCap};
+use super::legacy;
 use super::manifest::{Limits, Manifest};
 use super::meter::{LONG_CALL, Meter, Metered};
 use super::outbound::Access;
 use super::outcome::{CallError, LoadError, Overload, PluginFailure, Reviewed, WasmError};
 use super::request::to_wit;
 use super::tag::LogTag;
+use crate::document::{Document, Documents};
 use crate::review::AdmissionRequest;
 use crate::text::truncate;
 use crate::webhook::spec::WALL_HEADROOM;
@@ -102,6 +104,28 @@ struct Shared {
     ticker: Ticker,
 }
 
+/// A plugin's pre-instantiated template, by the contract it was built
+/// against.
+enum Contract {
+    V0_2(AdmissionPluginPre<InstanceState>),
+    V0_1(v0_1::AdmissionPluginPre<InstanceState>),
+}
+
+impl Contract {
+    fn engine(&self) -> &Engine {
+        match self {
+            Contract::V0_2(pre) => pre.engine(),
+            Contract::V0_1(pre) => pre.engine(),
+        }
+    }
+}
+
+/// One instance of a plugin, by its contract.
+enum Instance {
+    V0_2(AdmissionPlugin),
+    V0_1(v0_1::AdmissionPlugin),
+}
+
 /// Where in a call an error arose.
 enum Stage {
     Instantiate,
@@ -151,6 +175,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(WasmError)?;
         AdmissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(WasmError)?;
+        v0_1::AdmissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(WasmError)?;
         let mut outbound_linker = linker.clone();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut outbound_linker)
@@ -204,8 +230,13 @@ impl Runtime {
                 LoadError::Link(WasmError(err))
             }
         })?;
-        let pre =
-            AdmissionPluginPre::new(pre).map_err(|err| LoadError::WrongWorld(WasmError(err)))?;
+        let pre = match AdmissionPluginPre::new(pre.clone()) {
+            Ok(pre) => Contract::V0_2(pre),
+            Err(err) => match v0_1::AdmissionPluginPre::new(pre) {
+                Ok(pre) => Contract::V0_1(pre),
+                Err(_) => return Err(LoadError::WrongWorld(WasmError(err))),
+            },
+        };
         let outbound = manifest
             .outbound
             .clone()
@@ -215,6 +246,7 @@ impl Runtime {
         let plugin = Plugin {
             name: name.into(),
             digest,
+            settings: Arc::new(Document::new(manifest.settings_json.as_str())),
             own_slots: Semaphore::new(manifest.limits.max_concurrency as usize),
             own_memory: Arc::new(MemoryBudget::new(self.shared.memory_share)),
             outbound,
@@ -258,7 +290,10 @@ pub struct Plugin {
     name: Arc<str>,
     digest: String,
     manifest: Manifest,
-    pre: AdmissionPluginPre<InstanceState>,
+    /// Its settings, indexed across calls: read through the host by 0.2
+    /// plugins, copied in whole for 0.1 ones.
+    settings: Arc<Document>,
+    pre: Contract,
     /// Its own instance slots (`max-concurrency`).
     own_slots: Semaphore,
     /// Its instances' memory together.
@@ -284,20 +319,56 @@ impl Plugin {
         &self.digest
     }
 
-    /// Runs `review` in a fresh instance, giving up on it as overloaded at
+    /// The contract version it was built against.
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Contract::V0_1(_) => "0.1",
+            Contract::V0_2(_) => "0.2",
+        }
+    }
+
+    /// Runs `review` in a fresh instance on `request`, whose objects 0.2
+    /// plugins read through `documents`, giving up on it as overloaded at
     /// `wall_bound` (see [`Plugin::wall_bound`]).
-    pub async fn review(&self, request: &AdmissionRequest<'_>, wall_bound: Instant) -> Reviewed {
-        let settings = &self.manifest.settings_json;
+    pub async fn review(
+        &self,
+        request: &AdmissionRequest<'_>,
+        documents: &Documents,
+        wall_bound: Instant,
+    ) -> Reviewed {
         let request = to_wit(request);
+        let uid = request.uid.clone();
         let meter = Arc::new(Meter::default());
         let answer = self
-            .call(&request.uid, wall_bound, &meter, async |plugin, store| {
-                plugin
-                    .wicket_admission_plugin()
-                    .call_review(store, &request, settings)
-                    .await
-            })
-            .await;
+            .call(
+                &uid,
+                wall_bound,
+                &meter,
+                async |instance, store| match instance {
+                    Instance::V0_2(plugin) => {
+                        let documents = store.data_mut().lend(documents, &self.settings)?;
+                        plugin
+                            .wicket_admission_plugin()
+                            .call_review(store, &request, documents)
+                            .await
+                    }
+                    Instance::V0_1(plugin) => plugin
+                        .wicket_admission_plugin()
+                        .call_review(
+                            store,
+                            &legacy::request(request.clone(), documents),
+                            self.settings.text(),
+                        )
+                        .await
+                        .map(|response| Ok(legacy::response(response))),
+                },
+            )
+            .await
+            .and_then(|answer| {
+                answer.map_err(|error| {
+                    PluginFailure::Reported(truncate(&error.message, 512).to_owned()).into()
+                })
+            });
         Reviewed {
             answer,
             own_time: meter.charged(),
@@ -311,16 +382,24 @@ impl Plugin {
 
     /// Runs `validate-settings` in a fresh instance.
     async fn validate_settings(&self) -> Result<Result<(), String>, CallError> {
-        let settings = &self.manifest.settings_json;
         self.call(
             "validate-settings",
             self.wall_bound(),
             &Arc::new(Meter::default()),
-            async |plugin, store| {
-                plugin
-                    .wicket_admission_plugin()
-                    .call_validate_settings(store, settings)
-                    .await
+            async |instance, store| match instance {
+                Instance::V0_2(plugin) => {
+                    let settings = store.data_mut().lend_one(&self.settings)?;
+                    plugin
+                        .wicket_admission_plugin()
+                        .call_validate_settings(store, settings)
+                        .await
+                }
+                Instance::V0_1(plugin) => {
+                    plugin
+                        .wicket_admission_plugin()
+                        .call_validate_settings(store, self.settings.text())
+                        .await
+                }
             },
         )
         .await
@@ -334,7 +413,7 @@ impl Plugin {
         uid: &str,
         wall_bound: Instant,
         meter: &Arc<Meter>,
-        body: impl AsyncFnOnce(&AdmissionPlugin, &mut Store<InstanceState>) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&Instance, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let limits = &self.manifest.limits;
         let wall_bound = tokio::time::Instant::from_std(wall_bound);
@@ -405,11 +484,15 @@ impl Plugin {
 
         let mut run = Metered::new(
             async {
-                let plugin = self
-                    .pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(|err| (Stage::Instantiate, err))?;
+                let plugin = match &self.pre {
+                    Contract::V0_2(pre) => {
+                        pre.instantiate_async(&mut store).await.map(Instance::V0_2)
+                    }
+                    Contract::V0_1(pre) => {
+                        pre.instantiate_async(&mut store).await.map(Instance::V0_1)
+                    }
+                }
+                .map_err(|err| (Stage::Instantiate, err))?;
                 body(&plugin, &mut store)
                     .await
                     .map_err(|err| (Stage::Call, err))
