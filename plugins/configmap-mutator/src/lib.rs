@@ -37,10 +37,6 @@ struct ConfigMapView<'a> {
 impl Plugin for ConfigMapMutator {
     type Settings = Settings;
 
-    fn check_settings(&self, settings: &Settings) -> Result<(), String> {
-        settings.check()
-    }
-
     fn review(&self, review: &Review, settings: &Settings) -> Result<Verdict, Error> {
         let operation = review.operation();
         let handled = matches!(operation, Operation::Create | Operation::Update)

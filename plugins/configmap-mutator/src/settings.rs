@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use wicket_sdk::{Error, Validate};
 
 /// The API server refuses a ConfigMap over 1 MiB; the default limit leaves
 /// room for metadata.
@@ -45,26 +46,26 @@ fn default_hash_annotation() -> String {
     "wicket.dev/content-sha256".to_owned()
 }
 
-impl Settings {
+impl Validate for Settings {
     /// Checks what serde cannot.
-    pub fn check(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Error> {
         if self.max_data_bytes == 0 {
             return Err("max-data-bytes must be above 0".into());
         }
         if self.annotations.contains_key(&self.hash_annotation) {
-            return Err(format!(
+            return Err(Error::new(format!(
                 "annotations sets {:?}, which is the hash annotation",
                 self.hash_annotation
-            ));
+            )));
         }
         let keys = self.labels.keys().chain(self.annotations.keys());
         if let Some(empty) = keys
             .chain(self.default_data.keys())
             .find(|key| key.is_empty())
         {
-            return Err(format!(
+            return Err(Error::new(format!(
                 "a label, annotation or data key is empty: {empty:?}"
-            ));
+            )));
         }
         if self.deny_key_patterns.iter().any(String::is_empty) {
             return Err("deny-key-patterns holds an empty pattern".into());

@@ -11,7 +11,7 @@ use crate::content::content_hash;
 const HASH: &str = "wicket.dev/content-sha256";
 
 /// The captured fixture `name`, with `edit` applied to its `request` first.
-fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review {
+fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review<'static> {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     testing::review_from_file(path, edit)
 }

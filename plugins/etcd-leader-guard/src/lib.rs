@@ -56,10 +56,6 @@ struct DoomedPod {
 impl Plugin for EtcdLeaderGuard {
     type Settings = Settings;
 
-    fn check_settings(&self, settings: &Settings) -> Result<(), String> {
-        settings.check()
-    }
-
     fn review(&self, review: &Review, settings: &Settings) -> Result<Verdict, Error> {
         Ok(match doomed_pod(review, settings)? {
             Some(pod) => guard(&pod, settings),

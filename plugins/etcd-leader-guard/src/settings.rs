@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use wicket_sdk::view::ObjectMeta;
+use wicket_sdk::{Error, Validate};
 
 /// The `[settings]` table of the guard's manifest.
 #[derive(Debug, Deserialize)]
@@ -40,17 +41,17 @@ fn default_client_port() -> u16 {
     2379
 }
 
-impl Settings {
+impl Validate for Settings {
     /// What serde cannot check.
-    pub fn check(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Error> {
         if self.selector.is_empty() {
             return Err("selector must name at least one label (it picks the etcd pods)".into());
         }
         if !matches!(self.scheme.as_str(), "http" | "https") {
-            return Err(format!(
+            return Err(Error::new(format!(
                 "scheme must be http or https, not {:?}",
                 self.scheme
-            ));
+            )));
         }
         if self.client_port == 0 {
             return Err("client-port must be between 1 and 65535".into());
@@ -60,11 +61,15 @@ impl Settings {
             .iter()
             .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
         {
-            return Err(format!("endpoint {bad:?} is not an http(s) URL"));
+            return Err(Error::new(format!(
+                "endpoint {bad:?} is not an http(s) URL"
+            )));
         }
         Ok(())
     }
+}
 
+impl Settings {
     /// Whether the pod carries every selector label.
     pub fn selects(&self, metadata: &ObjectMeta) -> bool {
         self.selector
@@ -89,7 +94,8 @@ mod tests {
 
     fn parse(json: serde_json::Value) -> Result<Settings, String> {
         let settings: Settings = serde_json::from_value(json).map_err(|e| e.to_string())?;
-        settings.check().map(|()| settings)
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(settings)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`crate::export_plugin!`] instead.
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.2",
     world: "admission-plugin",
     pub_export_macro: true,
     export_macro_name: "__export_admission_plugin",

@@ -1,30 +1,47 @@
 //! One admission request, with typed access to its objects.
 
 use serde::Deserialize;
+use typed_arena::Arena;
 
 use crate::Error;
 pub use crate::bindings::wicket::admission::types::{
     GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo,
 };
+use crate::read::At;
+use crate::source::Source;
 
 /// The request a plugin judges.
 ///
-/// The objects arrive as the JSON text the API server sent. Nothing is parsed
-/// until the plugin asks, and then only into the type it names: a
-/// `k8s_openapi` type, a `serde_json::Value`, or a light view from
-/// [`crate::view`] that borrows from the text.
-#[derive(Debug, Clone)]
-pub struct Review {
+/// The objects stay in Wicket until the plugin reads them, and then only the
+/// parts its type names come into the sandbox: a light view from
+/// [`crate::view`] (or a struct of your own) fetches just its fields; a
+/// `k8s_openapi` type or a `serde_json::Value` fetches what it needs to be
+/// whole.
+pub struct Review<'a> {
     request: Request,
+    object: Option<Source<'a>>,
+    old_object: Option<Source<'a>>,
+    options: Option<Source<'a>>,
+    /// The texts fetched so far, which views borrow strings from.
+    texts: Arena<String>,
 }
 
-impl From<Request> for Review {
-    fn from(request: Request) -> Self {
-        Self { request }
+impl<'a> Review<'a> {
+    pub(crate) fn new(
+        request: Request,
+        object: Option<Source<'a>>,
+        old_object: Option<Source<'a>>,
+        options: Option<Source<'a>>,
+    ) -> Self {
+        Self {
+            request,
+            object,
+            old_object,
+            options,
+            texts: Arena::new(),
+        }
     }
-}
 
-impl Review {
     /// The review's uid (Wicket echoes it; useful in log lines).
     pub fn uid(&self) -> &str {
         &self.request.uid
@@ -71,39 +88,73 @@ impl Review {
         self.request.dry_run
     }
 
-    /// The new object's JSON text; absent on delete.
+    /// Whether the request has a new object (a delete has none).
+    pub fn has_object(&self) -> bool {
+        self.object.is_some()
+    }
+
+    /// The new object's whole JSON text; absent on delete. Prefer
+    /// [`Review::object`] with a view: this brings all of it into the
+    /// sandbox.
     pub fn object_json(&self) -> Option<&str> {
-        self.request.object.as_deref()
+        self.whole(self.object.as_ref()?)
     }
 
-    /// The stored object's JSON text; present on update and delete.
+    /// The stored object's whole JSON text; present on update and delete.
     pub fn old_object_json(&self) -> Option<&str> {
-        self.request.old_object.as_deref()
+        self.whole(self.old_object.as_ref()?)
     }
 
-    /// The new object as `T`: a full type (`k8s_openapi::api::core::v1::Pod`,
-    /// `serde_json::Value`) or a view that borrows from the request.
-    pub fn object<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        parse(self.object_json(), "object")
+    /// The new object as `T`: a view or a struct of your own that names the
+    /// fields it reads, or a full type (`k8s_openapi::api::core::v1::Pod`,
+    /// `serde_json::Value`).
+    pub fn object<'r, T: Deserialize<'r>>(&'r self) -> Result<T, Error> {
+        self.read(self.object.as_ref(), "object", "")
+    }
+
+    /// The part of the new object at `pointer` (RFC 6901, e.g.
+    /// `/metadata/labels`) as `T`.
+    pub fn object_at<'r, T: Deserialize<'r>>(&'r self, pointer: &str) -> Result<T, Error> {
+        self.read(self.object.as_ref(), "object", pointer)
     }
 
     /// The stored object as `T` (update and delete).
-    pub fn old_object<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        parse(self.old_object_json(), "oldObject")
+    pub fn old_object<'r, T: Deserialize<'r>>(&'r self) -> Result<T, Error> {
+        self.read(self.old_object.as_ref(), "oldObject", "")
     }
 
     /// The operation's options (`CreateOptions`, `DeleteOptions`, ...) as `T`.
-    pub fn options<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
-        parse(self.request.options.as_deref(), "options")
+    pub fn options<'r, T: Deserialize<'r>>(&'r self) -> Result<T, Error> {
+        self.read(self.options.as_ref(), "options", "")
     }
 
-    /// The request exactly as Wicket passed it.
+    /// The request as Wicket passed it, without its objects.
     pub fn request(&self) -> &Request {
         &self.request
     }
-}
 
-fn parse<'a, T: Deserialize<'a>>(json: Option<&'a str>, field: &str) -> Result<T, Error> {
-    let json = json.ok_or_else(|| Error::new(format!("the request has no {field}")))?;
-    serde_json::from_str(json).map_err(|error| Error::new(format!("{field}: {error}")))
+    fn whole(&self, source: &Source<'a>) -> Option<&str> {
+        Some(self.texts.alloc(source.get("")?))
+    }
+
+    fn read<'r, T: Deserialize<'r>>(
+        &'r self,
+        source: Option<&'r Source<'a>>,
+        field: &str,
+        pointer: &str,
+    ) -> Result<T, Error> {
+        let source = source.ok_or_else(|| Error::new(format!("the request has no {field}")))?;
+        T::deserialize(At::new(source, &self.texts, pointer))
+            .map_err(|error| Error::new(format!("{field}{pointer}: {error}")))
+    }
+
+    /// Its request and documents, for a copy with another object.
+    #[cfg(feature = "testing")]
+    pub(crate) fn parts(&self) -> (&Request, Option<&Source<'a>>, Option<&Source<'a>>) {
+        (
+            &self.request,
+            self.old_object.as_ref(),
+            self.options.as_ref(),
+        )
+    }
 }

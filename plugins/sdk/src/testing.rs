@@ -8,8 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use typed_arena::Arena;
+
+use crate::read::At;
 use crate::review::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
-use crate::{Plugin, Review, Verdict};
+use crate::source::Text;
+use crate::{Plugin, Review, Validate, Verdict};
 
 /// The review inside an `admission.k8s.io` AdmissionReview (v1 or v1beta1),
 /// as the API server sends it to a webhook.
@@ -17,17 +21,22 @@ use crate::{Plugin, Review, Verdict};
 /// # Panics
 ///
 /// On JSON that is not an AdmissionReview request: a test fixture is wrong.
-pub fn review_from_admission_review(json: &str) -> Review {
+pub fn review_from_admission_review(json: &str) -> Review<'static> {
     let review: AdmissionReview =
         serde_json::from_str(json).expect("an AdmissionReview with a request");
     let request = review.request;
-    let raw = |value: Option<&RawValue>| {
+    let document = |value: Option<&RawValue>| {
         value
             .map(RawValue::get)
             .filter(|json| *json != "null")
-            .map(str::to_owned)
+            .map(|json| Text::source(json.to_owned()).expect("JSON from a JSON fixture"))
     };
-    Request {
+    let (object, old_object, options) = (
+        document(request.object),
+        document(request.old_object),
+        document(request.options),
+    );
+    let request = Request {
         uid: request.uid,
         kind: request.kind.into(),
         resource: request.resource.into(),
@@ -51,11 +60,8 @@ pub fn review_from_admission_review(json: &str) -> Review {
             extra: request.user_info.extra.into_iter().collect(),
         },
         dry_run: request.dry_run,
-        object: raw(request.object),
-        old_object: raw(request.old_object),
-        options: raw(request.options),
-    }
-    .into()
+    };
+    Review::new(request, object, old_object, options)
 }
 
 /// The review in the AdmissionReview file at `path`, after `edit` has changed
@@ -64,7 +70,7 @@ pub fn review_from_admission_review(json: &str) -> Review {
 /// # Panics
 ///
 /// When the file cannot be read or is not an AdmissionReview.
-pub fn review_from_file(path: impl AsRef<Path>, edit: impl FnOnce(&mut Value)) -> Review {
+pub fn review_from_file(path: impl AsRef<Path>, edit: impl FnOnce(&mut Value)) -> Review<'static> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
@@ -73,11 +79,14 @@ pub fn review_from_file(path: impl AsRef<Path>, edit: impl FnOnce(&mut Value)) -
     review_from_admission_review(&review.to_string())
 }
 
-/// Parses and checks `settings` exactly as Wicket does when it loads `plugin`.
-pub fn settings<P: Plugin>(plugin: &P, settings: &Value) -> Result<P::Settings, String> {
-    let json = settings.to_string();
-    crate::__private::validate_settings(plugin, &json)?;
-    crate::parse_settings::<P>(&json)
+/// Parses and checks `settings` exactly as Wicket does when it loads a
+/// plugin, and reads them back as its `review` does.
+pub fn settings<P: Plugin>(_plugin: &P, settings: &Value) -> Result<P::Settings, String> {
+    let checked = crate::parse_settings::<P>(&settings.to_string())?;
+    checked.validate().map_err(|error| error.to_string())?;
+    let source = Text::source(settings.to_string()).map_err(|error| error.to_string())?;
+    let texts = Arena::new();
+    P::Settings::deserialize(At::new(&source, &texts, "")).map_err(|error| error.to_string())
 }
 
 /// The request's object after `verdict`'s mutation, as the API server would
@@ -100,10 +109,15 @@ pub fn apply(review: &Review, verdict: &Verdict) -> Value {
 }
 
 /// `review` with its object replaced by `object`, as a reinvocation sees it.
-pub fn with_object(review: &Review, object: &Value) -> Review {
-    let mut request = review.request().clone();
-    request.object = Some(object.to_string());
-    request.into()
+pub fn with_object<'a>(review: &Review<'a>, object: &Value) -> Review<'a> {
+    let (request, old_object, options) = review.parts();
+    let object = Text::source(object.to_string()).expect("a Value is JSON");
+    Review::new(
+        request.clone(),
+        Some(object),
+        old_object.cloned(),
+        options.cloned(),
+    )
 }
 
 #[derive(Deserialize)]

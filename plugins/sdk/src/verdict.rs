@@ -108,7 +108,10 @@ impl Verdict {
 
     pub(crate) fn into_response(self) -> Response {
         Response {
-            denied: self.denial.map(|(code, message)| Denial { code, message }),
+            denied: self.denial.map(|(code, message)| Denial {
+                code: Some(code),
+                message,
+            }),
             mutation: self.mutation,
             warnings: self.warnings,
             audit_annotations: self.audit_annotations,

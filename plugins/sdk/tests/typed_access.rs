@@ -8,7 +8,7 @@ use wicket_sdk::testing::{apply, review_from_file};
 use wicket_sdk::view::Metadata;
 use wicket_sdk::{Operation, Verdict};
 
-fn large_pod() -> wicket_sdk::Review {
+fn large_pod() -> wicket_sdk::Review<'static> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/v1-pod-create-large-orders-api.json"

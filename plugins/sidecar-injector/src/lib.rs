@@ -24,10 +24,6 @@ pub struct SidecarInjector;
 impl Plugin for SidecarInjector {
     type Settings = Settings;
 
-    fn check_settings(&self, settings: &Settings) -> Result<(), String> {
-        settings.check()
-    }
-
     fn review(&self, review: &Review, settings: &Settings) -> Result<Verdict, Error> {
         let is_pod_create = review.operation() == Operation::Create
             && review.resource().resource == "pods"

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use wicket_sdk::{Error, Validate};
 
 /// The manifest's `[settings]` table.
 #[derive(Debug, Deserialize)]
@@ -76,24 +77,24 @@ fn default_prefix() -> String {
     "sidecar.wicket.dev".to_owned()
 }
 
-impl Settings {
+impl Validate for Settings {
     /// Checks what serde cannot: names, references and required fields.
-    pub fn check(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Error> {
         if self.prefix.is_empty() || self.prefix.contains('/') {
-            return Err(format!(
+            return Err(Error::new(format!(
                 "prefix {:?} must be a DNS subdomain without '/'",
                 self.prefix
-            ));
+            )));
         }
         if self.sidecars.is_empty() {
             return Err("define at least one sidecar under [settings.sidecars.NAME]".into());
         }
         for name in &self.default_sidecars {
             if !self.sidecars.contains_key(name) {
-                return Err(format!(
+                return Err(Error::new(format!(
                     "default-sidecars names {name:?}, which is not defined; defined: {}",
                     self.sidecar_names()
-                ));
+                )));
             }
         }
         for (name, sidecar) in &self.sidecars {
@@ -103,7 +104,9 @@ impl Settings {
         }
         Ok(())
     }
+}
 
+impl Settings {
     /// The defined sidecars' names, comma-separated, for messages.
     pub fn sidecar_names(&self) -> String {
         let names: Vec<&str> = self.sidecars.keys().map(String::as_str).collect();
@@ -112,7 +115,7 @@ impl Settings {
 }
 
 impl Sidecar {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Error> {
         if self.containers.is_empty() && self.init_containers.is_empty() {
             return Err("needs at least one container or init container".into());
         }
@@ -121,10 +124,12 @@ impl Sidecar {
             let name =
                 string_field(container, "name").ok_or("every container needs a string \"name\"")?;
             if string_field(container, "image").is_none() {
-                return Err(format!("container {name:?} needs a string \"image\""));
+                return Err(Error::new(format!(
+                    "container {name:?} needs a string \"image\""
+                )));
             }
             if !names.insert(name) {
-                return Err(format!("container name {name:?} is used twice"));
+                return Err(Error::new(format!("container name {name:?} is used twice")));
             }
             container_ports(container).map_err(|error| format!("container {name:?}: {error}"))?;
         }
@@ -133,10 +138,10 @@ impl Sidecar {
         }
         for env in &self.annotation_env {
             if env.required && env.default.is_some() {
-                return Err(format!(
+                return Err(Error::new(format!(
                     "annotation-env {:?} is required, so it cannot have a default",
                     env.name
-                ));
+                )));
             }
         }
         Ok(())

@@ -11,7 +11,7 @@ use crate::settings::Settings;
 const PREFIX: &str = "sidecar-injector-webhook.morven.me";
 
 /// The captured fixture `name`, with `edit` applied to its object first.
-fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review {
+fn review_of(name: &str, edit: impl FnOnce(&mut Value)) -> Review<'static> {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     testing::review_from_file(path, |request| edit(&mut request["object"]))
 }

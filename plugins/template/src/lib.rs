@@ -10,10 +10,10 @@ impl Plugin for RequireOwner {
     type Settings = NoSettings;
 
     fn review(&self, review: &Review, _settings: &NoSettings) -> Result<Verdict, Error> {
-        if review.object_json().is_none() {
+        if !review.has_object() {
             return Ok(Verdict::allow()); // a delete: nothing to label
         }
-        // Parse only metadata; serde skips the rest of the object unbuilt.
+        // Read only metadata: the rest of the object stays in Wicket.
         let object: Metadata = review.object()?;
         Ok(match object.metadata.label("owner") {
             Some(_) => Verdict::allow(),
