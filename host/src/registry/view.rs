@@ -52,6 +52,7 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "paths": manifest.map(|manifest| vec![served_path(manifest.mode, name)]).unwrap_or_default(),
         "served": served.is_some(),
         "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
+        "contract": served.map(|served| served.plugin.contract()),
         "mode": manifest.map(|manifest| manifest.mode.as_str()),
         "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
         "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
