@@ -16,8 +16,10 @@ use crate::bindings::wicket::admission::types::{JsonKind, Part};
 use crate::source::Source;
 
 /// Values up to this size come with their text: a short parse costs less
-/// than walking them a part at a time.
-const INLINE_BYTES: u32 = 512;
+/// than walking them a part at a time. Measured with `plugin_call`: at 512
+/// bytes a small ConfigMap cost 20% more than reading it whole, at 8 KiB the
+/// large pod's injector 6% more than at 2 KiB.
+const INLINE_BYTES: u32 = 2048;
 
 /// The value at `pointer` in `source`, as a serde deserializer whose
 /// strings borrow from texts kept in `texts`.
