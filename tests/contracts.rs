@@ -116,8 +116,8 @@ async fn a_plugin_error_is_a_failure_under_its_policy_never_a_denial() {
     let message = closed.response["status"]["message"].as_str().unwrap();
     assert!(message.contains("could not judge the request"), "{message}");
     assert!(
-        message.contains("containers"),
-        "the SDK names the field: {message}"
+        message.contains("\"not a list\""),
+        "the plugin's own error reaches the answer: {message}"
     );
 
     let open = client
