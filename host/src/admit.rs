@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::document::Documents;
+use crate::document::{Document, Documents};
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
 use crate::plugin::{
@@ -93,7 +93,7 @@ pub async fn judge(
         Err(CallError::Plugin(failure)) => Err(failure),
         Err(CallError::Overloaded(overload)) => return Err(overload),
     };
-    let decision = decide(plugin.name(), plugin.manifest(), request, answer);
+    let decision = decide(plugin.name(), plugin.manifest(), documents, answer);
     let mut decision = enforce(
         plugin.name(),
         plugin.manifest().enforcement,
@@ -195,10 +195,10 @@ fn patch_summary(patch: &[u8]) -> String {
 pub fn decide(
     name: &str,
     manifest: &Manifest,
-    request: &AdmissionRequest<'_>,
+    documents: &Documents,
     answer: Result<types::Response, PluginFailure>,
 ) -> Decision {
-    match answer.and_then(|answer| check(manifest, request, answer)) {
+    match answer.and_then(|answer| check(manifest, documents, answer)) {
         Ok(response) => Decision {
             verdict: if response.allowed {
                 Verdict::Allowed
@@ -216,7 +216,7 @@ pub fn decide(
 /// Checks a plugin's answer against the contract and builds the response.
 fn check(
     manifest: &Manifest,
-    request: &AdmissionRequest<'_>,
+    documents: &Documents,
     answer: types::Response,
 ) -> Result<AdmissionResponse, PluginFailure> {
     let size = output_size(&answer);
@@ -250,7 +250,7 @@ fn check(
     }
     let patch = match &answer.mutation {
         None => None,
-        Some(mutation) => mutation_patch(manifest.mode, request, mutation)?,
+        Some(mutation) => mutation_patch(manifest.mode, documents.object.as_deref(), mutation)?,
     };
     Ok(AdmissionResponse {
         allowed: true,
@@ -265,7 +265,7 @@ fn check(
 /// would refuse.
 fn mutation_patch(
     mode: Mode,
-    request: &AdmissionRequest<'_>,
+    object: Option<&Document>,
     mutation: &Mutation,
 ) -> Result<Option<Vec<u8>>, PluginFailure> {
     if mode == Mode::Validating {
@@ -273,12 +273,12 @@ fn mutation_patch(
             "it is a validating plugin but returned a mutation",
         ));
     }
-    let Some(object) = request.object else {
+    let Some(object) = object else {
         return Err(PluginFailure::ForbiddenMutation(
             "it returned a mutation for a request without an object (a DELETE has none)",
         ));
     };
-    patch::checked(mutation, object.get()).map_err(|err| match err {
+    patch::checked(mutation, object).map_err(|err| match err {
         PatchError::Malformed { .. } => PluginFailure::Malformed(with_causes(&err)),
         PatchError::DoesNotApply(err) => PluginFailure::PatchDoesNotApply(with_causes(&err)),
     })
@@ -442,7 +442,7 @@ mod tests {
         answer: Result<Response, PluginFailure>,
     ) -> Decision {
         let review = decode(fixture.as_bytes()).unwrap();
-        decide("p", manifest, &review.request, answer)
+        decide("p", manifest, &Documents::of(&review.request), answer)
     }
 
     #[test]

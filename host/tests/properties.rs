@@ -10,6 +10,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use wicket::admit::{self, Verdict};
+use wicket::document::{Document, Documents};
 use wicket::patch;
 use wicket::plugin::types::{Denial, Mutation, Response};
 use wicket::plugin::{FailurePolicy, Manifest, Mode, PluginFailure};
@@ -127,7 +128,7 @@ proptest! {
         let review = review::decode(fixture.as_bytes()).unwrap();
         let object = review.request.object.unwrap().get();
         let mutation = Mutation::JsonPatch(Value::from(operations).to_string());
-        if let Ok(Some(accepted)) = patch::checked(&mutation, object) {
+        if let Ok(Some(accepted)) = patch::checked(&mutation, &Document::new(object)) {
             let accepted: json_patch::Patch = serde_json::from_slice(&accepted).unwrap();
             let mut whole: Value = serde_json::from_str(object).unwrap();
             prop_assert!(json_patch::patch(&mut whole, &accepted).is_ok());
@@ -156,7 +157,8 @@ proptest! {
             true => Err(PluginFailure::Trap("generated".into())),
             false => Ok(answer),
         };
-        let decision = admit::decide("p", &mutating(), &review.request, answer);
+        let documents = Documents::of(&review.request);
+        let decision = admit::decide("p", &mutating(), &documents, answer);
         let response = &decision.response;
         prop_assert_eq!(response.allowed, matches!(decision.verdict, Verdict::Allowed | Verdict::FailedOpen));
         if let Some(status) = &response.status {
