@@ -1,11 +1,13 @@
 //! The plugin contracts side by side, through the real binary: a 0.1
 //! component (the misbehave test plugin, written against `wit/0.1` without
 //! the SDK) and 0.2 components (built with the SDK) served by one Wicket and
-//! merged in one pipeline; and a 0.2 plugin's own error, returned as a
-//! value, answered as a plugin failure under its policy, never as a denial.
+//! merged in one pipeline. And the ways a review ends, kept apart: a 0.2
+//! plugin's own error, returned as a value, is a plugin failure under its
+//! policy, never a denial; the host's own failure is an HTTP error, never
+//! passed through a plugin's `ignore` policy into an admission.
 
 use serde_json::{Value, json};
-use wicket_tests::{PluginDir, Wicket, apply, edited_fixture};
+use wicket_tests::{PluginDir, Wicket, apply, edited_fixture, fixture_with_uid};
 
 const INJECT: &str = "sidecar.wicket.dev/inject";
 const LABEL: &str = "wicket.dev/touched";
@@ -155,5 +157,59 @@ async fn a_plugin_error_is_a_failure_under_its_policy_never_a_denial() {
             false => 0.0,
         };
         assert_eq!(denials, 0.0, "{name}: a failure is not a denial");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_failure_under_an_ignore_plugin_is_never_an_admission() {
+    // One instance slot, held by a looping plugin: the `ignore` plugin's
+    // review cannot get a slot before its bound. That is the host's lack of
+    // capacity, answered 503, not the plugin's failure admitted by `ignore`.
+    let plugins = PluginDir::new()
+        .misbehave(
+            "loop",
+            "validating",
+            "fail",
+            "loop",
+            "[limits]\ntimeout-ms = 5000",
+        )
+        .misbehave(
+            "allow-ignore",
+            "validating",
+            "ignore",
+            "allow",
+            "[limits]\ntimeout-ms = 100",
+        );
+    let wicket = Wicket::start_with(plugins, &["--max-instances", "1"]).unwrap();
+    let client = wicket.client();
+    let pod = "v1-pod-create-plain.json";
+    let mut looping = client.post_each("/validate/loop", pod, ["loop-0".to_owned()]);
+    while !wicket.log().contains("looping on loop-0") {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let answer = client
+        .post("/validate/allow-ignore", fixture_with_uid(pod, "shed"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert!(answer.retry_after.is_some());
+    looping.join_next().await.unwrap().unwrap().unwrap();
+
+    let metrics = wicket.metrics().await;
+    let reviews = |result| {
+        [
+            ("name", "allow-ignore"),
+            ("operation", "CREATE"),
+            ("result", result),
+        ]
+    };
+    assert_eq!(metrics.value("wicket_reviews_total", &reviews("shed")), 1.0);
+    for admitted in ["allowed", "failed-open"] {
+        let labels = reviews(admitted);
+        let count = match metrics.has("wicket_reviews_total", &labels) {
+            true => metrics.value("wicket_reviews_total", &labels),
+            false => 0.0,
+        };
+        assert_eq!(count, 0.0, "counted as {admitted}");
     }
 }

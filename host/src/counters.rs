@@ -11,7 +11,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
 
 use crate::admit::{Decision, Verdict};
-use crate::plugin::{FailureCause, Overload};
+use crate::fault::HostError;
+use crate::plugin::FailureCause;
 use crate::review::Operation;
 
 /// Upper bounds of the review duration buckets, in seconds: from 50 µs
@@ -41,11 +42,13 @@ pub enum Outcome {
     FailedOpen,
     /// Answered 503: the host was too busy to run it.
     Shed,
+    /// Answered 500: the host's own fault (merging a pipeline's answers).
+    HostError,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order (`as usize` indexes by it).
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Allowed,
         Outcome::Mutated,
         Outcome::Denied,
@@ -54,12 +57,15 @@ impl Outcome {
         Outcome::FailedClosed,
         Outcome::FailedOpen,
         Outcome::Shed,
+        Outcome::HostError,
     ];
 
     /// How `judged` ended.
-    pub fn of(judged: &Result<Decision, Overload>) -> Outcome {
-        let Ok(decision) = judged else {
-            return Outcome::Shed;
+    pub fn of(judged: &Result<Decision, HostError>) -> Outcome {
+        let decision = match judged {
+            Ok(decision) => decision,
+            Err(HostError::Overloaded(_)) => return Outcome::Shed,
+            Err(HostError::Pipeline(_)) => return Outcome::HostError,
         };
         match decision.verdict {
             Verdict::Allowed if decision.response.patch.is_some() => Outcome::Mutated,
@@ -83,6 +89,7 @@ impl Outcome {
             Outcome::FailedClosed => "failed-closed",
             Outcome::FailedOpen => "failed-open",
             Outcome::Shed => "shed",
+            Outcome::HostError => "host-error",
         }
     }
 }
@@ -138,6 +145,9 @@ pub struct CountersView {
     /// Reviews answered 503 because the host was overloaded (not counted in
     /// `requests`).
     pub shed: u64,
+    /// Reviews answered 500 for a fault of the host's own (not counted in
+    /// `requests`).
+    pub host_errors: u64,
     /// Reviews a plugin refused or changed that were let through unchanged
     /// or with a warning (`enforcement = "warn"` or `"monitor"`).
     pub not_enforced: u64,
@@ -149,7 +159,7 @@ impl Counters {
     pub fn record(
         &self,
         operation: Operation,
-        judged: &Result<Decision, Overload>,
+        judged: &Result<Decision, HostError>,
         elapsed: Duration,
     ) {
         let outcome = Outcome::of(judged);
@@ -171,8 +181,8 @@ impl Counters {
     pub async fn counted(
         &self,
         operation: Operation,
-        judging: impl Future<Output = Result<Decision, Overload>>,
-    ) -> Result<Decision, Overload> {
+        judging: impl Future<Output = Result<Decision, HostError>>,
+    ) -> Result<Decision, HostError> {
         let started = Instant::now();
         let judged = judging.await;
         self.record(operation, &judged, started.elapsed());
@@ -222,11 +232,33 @@ impl Counters {
         };
         let sum = |outcomes: &[Outcome]| -> u64 { outcomes.iter().copied().map(by_outcome).sum() };
         CountersView {
-            requests: sum(&Outcome::ALL) - by_outcome(Outcome::Shed),
+            requests: sum(&Outcome::ALL) - sum(&[Outcome::Shed, Outcome::HostError]),
             denials: by_outcome(Outcome::Denied),
             failures: sum(&[Outcome::FailedClosed, Outcome::FailedOpen]),
             shed: by_outcome(Outcome::Shed),
+            host_errors: by_outcome(Outcome::HostError),
             not_enforced: sum(&[Outcome::Warned, Outcome::Monitored]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::PipelineFault;
+    use crate::plugin::Overload;
+
+    #[test]
+    fn host_errors_are_counted_apart_from_every_verdict() {
+        let busy = Err(Overload::Memory.into());
+        assert_eq!(Outcome::of(&busy), Outcome::Shed);
+        let source = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let fault = Err(PipelineFault::Serialise {
+            pipeline: "p".into(),
+            source,
+        }
+        .into());
+        assert_eq!(Outcome::of(&fault), Outcome::HostError);
+        assert_eq!(Outcome::HostError.as_str(), "host-error");
     }
 }

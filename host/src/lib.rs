@@ -16,6 +16,7 @@ pub mod config;
 pub mod connections;
 pub mod counters;
 pub mod document;
+pub mod fault;
 pub mod manifests;
 pub mod metrics;
 pub mod ops;

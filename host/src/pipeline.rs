@@ -9,7 +9,9 @@
 //!   first denying plugin's code.
 //!
 //! Each plugin's own failure policy holds: a failing `fail` plugin denies
-//! (500), a failing `ignore` plugin is skipped with a warning. Warnings are
+//! (500), a failing `ignore` plugin is skipped with a warning. A fault in
+//! merging the answers is the host's own ([`PipelineFault`]), answered as
+//! an HTTP 500 whatever the plugins' policies say. Warnings are
 //! concatenated and bounded as the API server bounds them; audit annotation
 //! keys are prefixed with the plugin's name (`PLUGIN.KEY`) so that two
 //! plugins cannot overwrite each other's.
@@ -25,11 +27,11 @@ use serde_json::value::RawValue;
 use crate::admit::{self, Decision, Verdict};
 use crate::counters::Counters;
 use crate::document::Documents;
+use crate::fault::{HostError, PipelineFault};
 use crate::patch;
-use crate::plugin::{Enforcement, Mode, Overload, PluginFailure};
+use crate::plugin::{Enforcement, Mode, PluginFailure};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::served::Served;
-use crate::text::with_causes;
 
 /// The longest audit annotation key the API server accepts (the name part
 /// of a qualified name).
@@ -65,13 +67,14 @@ impl Pipeline {
 
     /// Runs the pipeline on `request` and counts the result. Every step is
     /// given up as overloaded at the pipeline's one `wall_bound`, and an
-    /// overloaded step makes the whole review overloaded.
+    /// overloaded step makes the whole review overloaded; a fault in merging
+    /// the steps' answers is the host's, never a denial.
     pub async fn judge(
         &self,
         request: &AdmissionRequest<'_>,
         documents: &Documents,
         wall_bound: Instant,
-    ) -> Result<Decision, Overload> {
+    ) -> Result<Decision, HostError> {
         let judging = async {
             match self.mode {
                 Mode::Mutating => self.mutate(request, documents, wall_bound).await,
@@ -87,15 +90,15 @@ impl Pipeline {
         request: &AdmissionRequest<'_>,
         documents: &Documents,
         wall_bound: Instant,
-    ) -> Result<Decision, Overload> {
-        let original: Option<Value> =
-            match request.object.map(|raw| serde_json::from_str(raw.get())) {
-                None => None,
-                Some(Ok(object)) => Some(object),
-                Some(Err(error)) => {
-                    return Ok(self.refuse(400, format!("the object is not usable JSON: {error}")));
-                }
-            };
+    ) -> Result<Decision, HostError> {
+        let original: Option<Value> = request
+            .object
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|source| PipelineFault::Object {
+                pipeline: self.name.clone(),
+                source,
+            })?;
         let mut current = original.clone();
         let mut current_text: Option<(Box<RawValue>, Documents)> = None;
         let mut merged = Merged::default();
@@ -119,27 +122,23 @@ impl Pipeline {
             let (Some(patch), Some(object)) = (&decision.response.patch, current.as_mut()) else {
                 continue;
             };
-            if let Err(error) = patch::apply_text(object, patch) {
-                let message = format!(
-                    "plugin {}'s patch does not apply: {}",
-                    step.plugin().name(),
-                    with_causes(&error)
-                );
-                return Ok(self.refuse(500, message));
-            }
-            match serde_json::to_string(object).map(RawValue::from_string) {
-                Ok(Ok(text)) => {
-                    // The later steps read the changed object through a new index.
-                    let changed_documents = documents.with_object(&text);
-                    current_text = Some((text, changed_documents));
-                }
-                _ => return Ok(self.refuse(500, "the changed object cannot be serialised".into())),
-            }
+            patch::apply_text(object, patch).map_err(|source| PipelineFault::StepPatch {
+                pipeline: self.name.clone(),
+                plugin: step.plugin().name().to_owned(),
+                source,
+            })?;
+            let text = serde_json::to_string(object)
+                .and_then(RawValue::from_string)
+                .map_err(|source| self.unserialisable(source))?;
+            // The later steps read the changed object through a new index.
+            let changed_documents = documents.with_object(&text);
+            current_text = Some((text, changed_documents));
         }
         let patch = match (&original, &current) {
-            (Some(original), Some(current)) if original != current => {
-                serde_json::to_vec(&json_patch::diff(original, current)).ok()
-            }
+            (Some(original), Some(current)) if original != current => Some(
+                serde_json::to_vec(&json_patch::diff(original, current))
+                    .map_err(|source| self.unserialisable(source))?,
+            ),
             _ => None,
         };
         let verdict = merged.allowed_verdict();
@@ -151,7 +150,7 @@ impl Pipeline {
         request: &AdmissionRequest<'_>,
         documents: &Documents,
         wall_bound: Instant,
-    ) -> Result<Decision, Overload> {
+    ) -> Result<Decision, HostError> {
         let decisions: Vec<Decision> = join_all(
             self.steps
                 .iter()
@@ -187,25 +186,11 @@ impl Pipeline {
         Ok(merged.finish(Some(status), None, verdict))
     }
 
-    /// A denial by the pipeline itself, not by one of its plugins.
-    fn refuse(&self, code: u16, message: String) -> Decision {
-        Decision {
-            response: AdmissionResponse {
-                allowed: false,
-                status: Some(Status {
-                    code,
-                    message: format!("pipeline {}: {message}", self.name),
-                    causes: Vec::new(),
-                }),
-                ..AdmissionResponse::default()
-            },
-            verdict: if code >= 500 {
-                Verdict::FailedClosed
-            } else {
-                Verdict::Denied
-            },
-            failure: None,
-            plugin_time: Duration::ZERO,
+    /// The fault of a merged object or patch that cannot be written out.
+    fn unserialisable(&self, source: serde_json::Error) -> PipelineFault {
+        PipelineFault::Serialise {
+            pipeline: self.name.clone(),
+            source,
         }
     }
 }

@@ -26,10 +26,11 @@ use serde_json::json;
 use crate::admit::Decision;
 use crate::body::{self, BodyBudget, BodyError};
 use crate::document::Documents;
+use crate::fault::HostError;
 use crate::metrics::HostMetrics;
 use crate::ops;
 use crate::pipeline::Pipeline;
-use crate::plugin::{self, Mode, Overload};
+use crate::plugin::{self, Mode};
 use crate::registry::{Lookup, Registry, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
 use crate::served::Served;
@@ -174,11 +175,11 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     };
     let decision = match judged {
         Ok(decision) => decision,
-        Err(overload) => {
-            return Refusal::Overloaded {
+        Err(error) => {
+            return Refusal::Host {
                 name: name.to_owned(),
                 uid: review.request.uid.to_string(),
-                overload,
+                error,
             }
             .into_response();
         }
@@ -228,12 +229,13 @@ enum Refusal {
     },
     BadReview(DecodeError),
     Body(BodyError),
-    /// The host could not run the review in time: 503, so that the API
-    /// server applies the webhook's failure policy, never a denial.
-    Overloaded {
+    /// The host could not answer the review: 503 when it was too busy,
+    /// 500 for its own fault, so that the API server applies the webhook's
+    /// failure policy; never a denial, never a plugin's failure policy.
+    Host {
         name: String,
         uid: String,
-        overload: Overload,
+        error: HostError,
     },
 }
 
@@ -286,10 +288,10 @@ impl IntoResponse for Refusal {
                 };
                 (status, json!({ "error": error }))
             }
-            Refusal::Overloaded {
+            Refusal::Host {
                 name,
                 uid,
-                overload,
+                error: HostError::Overloaded(overload),
             } => {
                 // The one line for this review: it names the review.
                 tracing::warn!(plugin = %name, %uid, cause = %overload, "review shed: overloaded");
@@ -298,6 +300,20 @@ impl IntoResponse for Refusal {
                     StatusCode::SERVICE_UNAVAILABLE,
                     axum::Json(json!({ "error": error })),
                 ));
+            }
+            Refusal::Host {
+                name,
+                uid,
+                error: HostError::Pipeline(fault),
+            } => {
+                let cause = with_causes(&fault);
+                tracing::error!(pipeline = %name, %uid, %cause, "review failed: host fault");
+                let error = format!("wicket failed to answer: {cause}");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({ "error": error })),
+                )
+                    .into_response();
             }
         };
         // One line per refused request: a 404 is an ordinary miss, a bad
@@ -313,5 +329,38 @@ impl IntoResponse for Refusal {
             StatusCode::SERVICE_UNAVAILABLE => with_retry_after((status, axum::Json(body))),
             _ => (status, axum::Json(body)).into_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::PipelineFault;
+    use crate::plugin::Overload;
+
+    fn refused(error: HostError) -> Response {
+        Refusal::Host {
+            name: "p".into(),
+            uid: "u".into(),
+            error,
+        }
+        .into_response()
+    }
+
+    #[test]
+    fn host_errors_are_http_errors_never_answers() {
+        let busy = refused(Overload::Busy(Duration::from_millis(10)).into());
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(busy.headers().contains_key(header::RETRY_AFTER));
+        let source = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let fault = refused(
+            PipelineFault::Serialise {
+                pipeline: "p".into(),
+                source,
+            }
+            .into(),
+        );
+        assert_eq!(fault.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!fault.headers().contains_key(header::RETRY_AFTER));
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime};
 use crate::admit::{self, Decision};
 use crate::counters::Counters;
 use crate::document::Documents;
-use crate::plugin::{Overload, Plugin};
+use crate::fault::HostError;
+use crate::plugin::Plugin;
 use crate::review::AdmissionRequest;
 
 /// A plugin version being served, with its name's counters.
@@ -34,12 +35,10 @@ impl Served {
         request: &AdmissionRequest<'_>,
         documents: &Documents,
         wall_bound: Instant,
-    ) -> Result<Decision, Overload> {
+    ) -> Result<Decision, HostError> {
+        let judging = admit::judge(&self.plugin, request, documents, wall_bound);
         self.counters
-            .counted(
-                request.operation,
-                admit::judge(&self.plugin, request, documents, wall_bound),
-            )
+            .counted(request.operation, async { Ok(judging.await?) })
             .await
     }
 }
