@@ -88,6 +88,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod log;
+#[cfg(feature = "native")]
+pub mod native;
 mod patch;
 mod read;
 mod review;
@@ -203,19 +205,27 @@ pub mod __private {
         request: Request,
         documents: Documents<'_>,
     ) -> Result<Response, PluginError> {
-        let failed = |message: String| PluginError { message };
-        let settings_source = Source::Host(documents.settings);
-        let texts = Arena::new();
-        let settings = P::Settings::deserialize(At::new(&settings_source, &texts, ""))
-            .map_err(|error| failed(format!("settings: {error}")))?;
         let review = Review::new(
             request,
             documents.object.map(Source::Host),
             documents.old_object.map(Source::Host),
             documents.options.map(Source::Host),
         );
+        judge(plugin, &review, &Source::Host(documents.settings))
+    }
+
+    /// The plugin's answer to `review` with the settings in `settings`.
+    pub(crate) fn judge<P: Plugin>(
+        plugin: &P,
+        review: &Review<'_>,
+        settings: &Source<'_>,
+    ) -> Result<Response, PluginError> {
+        let failed = |message: String| PluginError { message };
+        let texts = Arena::new();
+        let settings = P::Settings::deserialize(At::new(settings, &texts, ""))
+            .map_err(|error| failed(format!("settings: {error}")))?;
         plugin
-            .review(&review, &settings)
+            .review(review, &settings)
             .map(crate::Verdict::into_response)
             .map_err(|error| failed(error.to_string()))
     }

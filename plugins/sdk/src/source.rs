@@ -9,6 +9,9 @@ use crate::bindings::wicket::admission::types::{Document, Part};
 pub(crate) enum Source<'a> {
     /// Read through the host, a part at a time.
     Host(&'a Document),
+    /// Read from a host's document natively (benchmarks).
+    #[cfg(feature = "native")]
+    Native(&'a dyn crate::native::Reader),
     /// A copy held by the plugin (native tests).
     #[cfg(any(test, feature = "testing"))]
     Text(std::rc::Rc<Text>),
@@ -19,6 +22,8 @@ impl Source<'_> {
     pub(crate) fn get(&self, pointer: &str) -> Option<String> {
         match self {
             Source::Host(document) => document.get(pointer),
+            #[cfg(feature = "native")]
+            Source::Native(reader) => reader.get(pointer),
             #[cfg(any(test, feature = "testing"))]
             Source::Text(text) => match pointer {
                 "" => Some(text.text.clone()),
@@ -31,6 +36,8 @@ impl Source<'_> {
     pub(crate) fn part(&self, pointer: &str, inline: u32) -> Option<Part> {
         match self {
             Source::Host(document) => document.part(pointer, inline),
+            #[cfg(feature = "native")]
+            Source::Native(reader) => reader.part(pointer, inline),
             #[cfg(any(test, feature = "testing"))]
             Source::Text(text) => text
                 .value
@@ -48,6 +55,8 @@ impl Source<'_> {
     ) -> Option<Vec<Option<Part>>> {
         match self {
             Source::Host(document) => document.members(pointer, names, inline),
+            #[cfg(feature = "native")]
+            Source::Native(reader) => reader.members(pointer, names, inline),
             #[cfg(any(test, feature = "testing"))]
             Source::Text(text) => {
                 let object = text.value.pointer(pointer)?.as_object()?;
@@ -65,6 +74,8 @@ impl Source<'_> {
     pub(crate) fn elements(&self, pointer: &str, inline: u32) -> Option<Vec<Part>> {
         match self {
             Source::Host(document) => document.elements(pointer, inline),
+            #[cfg(feature = "native")]
+            Source::Native(reader) => reader.elements(pointer, inline),
             #[cfg(any(test, feature = "testing"))]
             Source::Text(text) => {
                 let array = text.value.pointer(pointer)?.as_array()?;
