@@ -5,7 +5,8 @@
 //!   to an answer with the same uid;
 //! - a patch Wicket accepts from a plugin applies to the whole object (the
 //!   check itself parses only the parts the patch touches);
-//! - whatever a plugin answers, the decision is one the API server accepts.
+//! - whatever a plugin answers, the decision is one the API server accepts;
+//! - a document reads, at every pointer, what serde_json reads there.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -182,5 +183,67 @@ proptest! {
             let encoded = review::encode(version, &review.request.uid, response);
             prop_assert!(serde_json::from_slice::<Value>(&encoded).is_ok());
         }
+    }
+}
+
+/// JSON values with awkward text: escapes and brackets in keys and strings,
+/// numbers in every form, nesting deeper than the index's first pass.
+fn awkward_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |number| number.is_finite())
+            .prop_map(Value::from),
+        "[a-z\"\\\\{}\\[\\],:/~ \u{e9}\u{1F600}\n]{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(7, 48, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z\"\\\\/~{\\]]{0,4}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every pointer into `value`, escaped as RFC 6901 says.
+fn pointers(value: &Value, at: String, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let token = key.replace('~', "~0").replace('/', "~1");
+                pointers(child, format!("{at}/{token}"), into);
+            }
+        }
+        Value::Array(elements) => {
+            for (index, child) in elements.iter().enumerate() {
+                pointers(child, format!("{at}/{index}"), into);
+            }
+        }
+        _ => {}
+    }
+    into.push(at);
+}
+
+proptest! {
+    #[test]
+    fn a_document_reads_what_serde_json_reads(value in awkward_json(), pretty in any::<bool>()) {
+        let text = match pretty {
+            true => serde_json::to_string_pretty(&value).unwrap(),
+            false => serde_json::to_string(&value).unwrap(),
+        };
+        let document = Document::new(text.as_str());
+        let mut every = Vec::new();
+        pointers(&value, String::new(), &mut every);
+        for pointer in every {
+            // Both sides parsed from text: serde_json's float parsing does
+            // not round-trip every last digit.
+            let read: Value = serde_json::from_str(document.get(&pointer).unwrap()).unwrap();
+            let expected = serde_json::to_string(&value.pointer(&pointer)).unwrap();
+            let expected: Value = serde_json::from_str(&expected).unwrap();
+            prop_assert_eq!(&read, &expected, "at {:?} in {}", pointer, text);
+        }
+        prop_assert_eq!(document.get("/no such key"), None);
     }
 }

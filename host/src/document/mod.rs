@@ -4,26 +4,26 @@
 //! without anyone parsing all of it.
 //!
 //! # The index
-//! An index entry is an object's or array's entries with the byte span of
-//! each value, kept by the container's offset in the text. The first read
+//! An index entry is an object's or array's entries: the byte range of each
+//! key and value, kept by the container's offset in the text. The first read
 //! builds the entries of the top [`FIRST_PASS_DEPTH`] levels in one pass
-//! (jiter); a container deeper than that is indexed alone when a pointer
+//! (`scan.rs`); a container deeper than that is indexed alone when a pointer
 //! first passes through it. Both halves matter on a large pod (17.5 KB):
 //! indexing each level on demand re-reads the bytes of every level on the
-//! path, three times the object for a handful of pointers (45–75 µs);
-//! indexing every level in one pass builds entries for the hundreds of
-//! small objects in `managedFields` that nobody reads (105 µs); the first
-//! four levels in one pass cost 25 µs. A document nobody reads is never
-//! indexed. One [`Documents`] is built per review and shared by every
-//! plugin of a pipeline, so the second plugin reads through the first
-//! one's index.
+//! path, three times the object for a handful of pointers; indexing every
+//! level builds entries for the hundreds of small objects in `managedFields`
+//! that nobody reads. A document nobody reads is never indexed. One
+//! [`Documents`] is built per review and shared by every plugin of a
+//! pipeline, so the second plugin reads through the first one's index.
 
+mod scan;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use jiter::{Jiter, JiterResult, Peek};
 use serde_json::value::RawValue;
 
 use crate::review::AdmissionRequest;
@@ -73,11 +73,9 @@ pub struct Document {
 /// Containers by the offset of their first byte.
 type Index = HashMap<usize, Arc<Container>>;
 
-/// One indexed object or array: where each entry's value is in the text.
-enum Container {
-    Object(Vec<(Box<str>, Range<usize>)>),
-    Array(Vec<Range<usize>>),
-}
+/// One indexed object or array: where each key (its raw text, escapes
+/// undecoded) and each value are in the text.
+type Container = scan::Entries;
 
 impl fmt::Debug for Document {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,8 +125,8 @@ impl Document {
             names
                 .iter()
                 .map(|name| {
-                    let (_, span) = entries.iter().rev().find(|(key, _)| **key == **name)?;
-                    Some(self.part_at(span.clone(), inline))
+                    let span = self.member(entries, name)?;
+                    Some(self.part_at(span, inline))
                 })
                 .collect(),
         )
@@ -159,9 +157,12 @@ impl Document {
     /// The keys of the object at `pointer`, in document order.
     pub fn keys(&self, pointer: &str) -> Option<Vec<String>> {
         match &*self.container(self.resolve(pointer)?)? {
-            Container::Object(entries) => {
-                Some(entries.iter().map(|(key, _)| key.to_string()).collect())
-            }
+            Container::Object(entries) => Some(
+                entries
+                    .iter()
+                    .map(|(key, _)| self.key(key.clone()).into_owned())
+                    .collect(),
+            ),
             Container::Array(_) => None,
         }
     }
@@ -183,12 +184,7 @@ impl Document {
         }
         for token in pointer.strip_prefix('/')?.split('/') {
             span = match &*self.container(span)? {
-                Container::Object(entries) => {
-                    let key = unescape(token);
-                    // The last of duplicate keys wins, as in serde_json.
-                    let (_, value) = entries.iter().rev().find(|(name, _)| **name == *key)?;
-                    value.clone()
-                }
+                Container::Object(entries) => self.member(entries, &unescape(token))?,
                 Container::Array(elements) => elements.get(array_index(token)?)?.clone(),
             };
         }
@@ -217,52 +213,42 @@ impl Document {
     /// The containers of the value at `span`, `depth` levels down.
     fn scan(&self, span: Range<usize>, depth: usize) -> Index {
         let mut index = Index::new();
-        let mut jiter = Jiter::new(&self.text.as_bytes()[span.clone()]);
-        let scanned = jiter
-            .peek()
-            .and_then(|peek| index_value(&mut jiter, peek, span.start, depth, &mut index));
-        if scanned.is_err() {
+        let scanned = scan::value(
+            self.text.as_bytes(),
+            span.start,
+            depth,
+            &mut |at, entries| {
+                index.insert(at, Arc::new(entries));
+            },
+        );
+        if scanned.is_none() {
             // The text is checked JSON; a scan that fails indexes nothing.
             index.clear();
         }
         index
     }
-}
 
-/// Reads the value that `peek` starts (at `base` plus the reader's
-/// position), indexing it and the containers `depth - 1` levels inside
-/// it, and returns its span.
-fn index_value(
-    jiter: &mut Jiter<'_>,
-    peek: Peek,
-    base: usize,
-    depth: usize,
-    index: &mut Index,
-) -> JiterResult<Range<usize>> {
-    let start = base + jiter.current_index();
-    match peek {
-        Peek::Object if depth > 0 => {
-            let mut entries = Vec::new();
-            let mut key = jiter.known_object()?.map(Box::<str>::from);
-            while let Some(name) = key {
-                let peek = jiter.peek()?;
-                entries.push((name, index_value(jiter, peek, base, depth - 1, index)?));
-                key = jiter.next_key()?.map(Box::<str>::from);
-            }
-            index.insert(start, Arc::new(Container::Object(entries)));
-        }
-        Peek::Array if depth > 0 => {
-            let mut elements = Vec::new();
-            let mut next = jiter.known_array()?;
-            while let Some(peek) = next {
-                elements.push(index_value(jiter, peek, base, depth - 1, index)?);
-                next = jiter.array_step()?;
-            }
-            index.insert(start, Arc::new(Container::Array(elements)));
-        }
-        _ => jiter.known_skip(peek)?,
+    /// The value of the member `name` among `entries`; the last of duplicate
+    /// keys wins, as in serde_json.
+    fn member(&self, entries: &[scan::Entry], name: &str) -> Option<Range<usize>> {
+        let (_, value) = entries
+            .iter()
+            .rev()
+            .find(|(key, _)| self.key(key.clone()) == name)?;
+        Some(value.clone())
     }
-    Ok(start..base + jiter.current_index())
+
+    /// A key's text, decoded when it holds escapes.
+    fn key(&self, raw: Range<usize>) -> Cow<'_, str> {
+        let text = &self.text[raw.clone()];
+        match text.contains('\\') {
+            false => Cow::Borrowed(text),
+            true => {
+                let quoted = &self.text[raw.start - 1..raw.end + 1];
+                serde_json::from_str::<String>(quoted).map_or(Cow::Borrowed(text), Cow::Owned)
+            }
+        }
+    }
 }
 
 /// The kind of the JSON value `text`, by its first byte.
@@ -278,7 +264,7 @@ fn kind_of(text: &str) -> Kind {
 }
 
 /// A pointer token with `~1` and `~0` decoded.
-fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+fn unescape(token: &str) -> Cow<'_, str> {
     match token.contains('~') {
         true => token.replace("~1", "/").replace("~0", "~").into(),
         false => token.into(),
@@ -332,7 +318,7 @@ impl Documents {
 mod tests {
     use super::*;
 
-    const POD: &str = include_str!("../../tests/fixtures/v1-pod-create-large-orders-api.json");
+    const POD: &str = include_str!("../../../tests/fixtures/v1-pod-create-large-orders-api.json");
 
     fn pod() -> Document {
         let review: serde_json::Value = serde_json::from_str(POD).unwrap();
