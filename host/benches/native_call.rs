@@ -8,11 +8,9 @@
 //! cargo bench -p wicket --bench native_call -- MANIFEST REVIEW.json [CALLS [ROUNDS]]
 //! ```
 //!
-//! Prints the same figures as `plugin_call`: after 500 warm-up calls, the
-//! lowest and highest round median and the lowest round 99th percentile.
+//! Prints the same figures as `plugin_call` (see `rounds`).
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod rounds;
 
 use wicket::admit::{self, Decision};
 use wicket::document::{Document, Documents, Kind, Part as HostPart};
@@ -21,8 +19,6 @@ use wicket::review;
 use wicket_sdk::bindings::wicket::admission::types::{self as sdk, JsonKind, Part};
 use wicket_sdk::native::{self, Reader};
 use wicket_sidecar_injector::SidecarInjector;
-
-const WARM_UP_CALLS: usize = 500;
 
 /// A host document as the SDK reads it.
 struct Host<'a>(&'a Document);
@@ -78,16 +74,13 @@ fn answer(response: sdk::Response) -> types::Response {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = rounds::args();
     let [manifest_path, review_path, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: native_call MANIFEST REVIEW.json [CALLS [ROUNDS]]");
     };
-    let calls: usize = rest.first().map_or(Ok(2000), |calls| calls.parse())?;
-    let rounds: usize = rest.get(1).map_or(Ok(5), |rounds| rounds.parse())?;
+    let (calls, rounds) = rounds::counts(rest)?;
     let manifest = Manifest::parse(&std::fs::read_to_string(manifest_path)?)?;
     let settings = Document::new(manifest.settings_json.as_str());
     let body = std::fs::read(review_path)?;
@@ -110,39 +103,12 @@ fn main() -> anyhow::Result<()> {
             .map_err(|error| anyhow::anyhow!(error.message))?;
         Ok(admit::decide("native", &manifest, &documents, Ok(answer)))
     };
-    let first = judge()?;
-    for _ in 0..WARM_UP_CALLS {
-        judge()?;
-    }
-    let mut medians = Vec::with_capacity(rounds);
-    let mut p99s = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let mut times = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let started = Instant::now();
-            judge()?;
-            times.push(started.elapsed());
-        }
-        times.sort_unstable();
-        let at = |fraction: f64| times[((times.len() - 1) as f64 * fraction) as usize];
-        medians.push(at(0.50));
-        p99s.push(at(0.99));
-    }
-    medians.sort_unstable();
-    p99s.sort_unstable();
-    let micros = |time: Duration| time.as_secs_f64() * 1e6;
-    println!(
-        "{:<18} {:<38} p50 {:>6.1} µs (rounds up to {:>6.1})  p99 {:>6.1} µs  [{rounds}×{calls}; {}, patch {} B]",
+    rounds::run(
         "injector (native)",
-        Path::new(review_path)
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy(),
-        micros(medians[0]),
-        micros(medians[medians.len() - 1]),
-        micros(p99s[0]),
-        first.verdict.as_str(),
-        first.response.patch.as_ref().map_or(0, Vec::len),
-    );
-    Ok(())
+        review_path,
+        calls,
+        rounds,
+        async || judge(),
+    )
+    .await
 }

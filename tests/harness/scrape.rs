@@ -34,6 +34,12 @@ impl Scrape {
         }
     }
 
+    /// The sum of the samples `name` that have all of `labels`: 0 when
+    /// there are none (a counter not yet created).
+    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).sum()
+    }
+
     /// Whether a sample `name` has all of `labels`.
     pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
         self.matching(name, labels).next().is_some()

@@ -205,27 +205,57 @@ pub mod __private {
         request: Request,
         documents: Documents<'_>,
     ) -> Result<Response, PluginError> {
-        let review = Review::new(
-            request,
-            documents.object.map(Source::Host),
-            documents.old_object.map(Source::Host),
-            documents.options.map(Source::Host),
+        let documents = Sources::of(
+            [documents.object, documents.old_object, documents.options],
+            documents.settings,
+            Source::Host,
         );
-        judge(plugin, &review, &Source::Host(documents.settings))
+        judge(plugin, request, documents)
     }
 
-    /// The plugin's answer to `review` with the settings in `settings`.
+    /// A review's documents, wherever they are read from.
+    pub(crate) struct Sources<'a> {
+        pub(crate) object: Option<Source<'a>>,
+        pub(crate) old_object: Option<Source<'a>>,
+        pub(crate) options: Option<Source<'a>>,
+        pub(crate) settings: Source<'a>,
+    }
+
+    impl<'a> Sources<'a> {
+        /// The object, the stored object, the options and the settings,
+        /// each read as `source` makes it.
+        pub(crate) fn of<T: ?Sized>(
+            [object, old_object, options]: [Option<&'a T>; 3],
+            settings: &'a T,
+            source: fn(&'a T) -> Source<'a>,
+        ) -> Self {
+            Sources {
+                object: object.map(source),
+                old_object: old_object.map(source),
+                options: options.map(source),
+                settings: source(settings),
+            }
+        }
+    }
+
+    /// The plugin's answer to `request` and its documents.
     pub(crate) fn judge<P: Plugin>(
         plugin: &P,
-        review: &Review<'_>,
-        settings: &Source<'_>,
+        request: Request,
+        documents: Sources<'_>,
     ) -> Result<Response, PluginError> {
         let failed = |message: String| PluginError { message };
         let texts = Arena::new();
-        let settings = P::Settings::deserialize(At::new(settings, &texts, ""))
+        let settings = P::Settings::deserialize(At::new(&documents.settings, &texts, ""))
             .map_err(|error| failed(format!("settings: {error}")))?;
+        let review = Review::new(
+            request,
+            documents.object,
+            documents.old_object,
+            documents.options,
+        );
         plugin
-            .review(review, &settings)
+            .review(&review, &settings)
             .map(crate::Verdict::into_response)
             .map_err(|error| failed(error.to_string()))
     }

@@ -3,9 +3,10 @@
 //! plugin's WebAssembly build against, to isolate what the sandbox costs.
 //! The plugin reads through the same reader as inside Wicket.
 
+use crate::__private::Sources;
+use crate::Plugin;
 use crate::bindings::wicket::admission::types::{Part, PluginError, Request, Response};
 use crate::source::Source;
-use crate::{Plugin, Review};
 
 /// A document held by the host, read as the `document` resource is.
 pub trait Reader {
@@ -37,11 +38,10 @@ pub fn review<P: Plugin>(
     request: Request,
     documents: Documents<'_>,
 ) -> Result<Response, PluginError> {
-    let review = Review::new(
-        request,
-        documents.object.map(Source::Native),
-        documents.old_object.map(Source::Native),
-        documents.options.map(Source::Native),
+    let documents = Sources::of(
+        [documents.object, documents.old_object, documents.options],
+        documents.settings,
+        Source::Native,
     );
-    crate::__private::judge(plugin, &review, &Source::Native(documents.settings))
+    crate::__private::judge(plugin, request, documents)
 }
