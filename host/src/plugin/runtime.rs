@@ -18,7 +18,11 @@
 //!   only those: `wasi:http` is linked for granted plugins alone, and every
 //!   request is checked against the grant (see `outbound`).
 //! - A plugin's failure is reported as a [`PluginFailure`], the host's lack
-//!   of capacity as an [`Overload`]; neither is a panic or a denial.
+//!   of capacity as an [`Overload`]; neither is a panic or a denial. A
+//!   plugin's own error (contract 0.2's `plugin-error`) is a failure too.
+//! - Plugins built against every contract version are served: a component
+//!   is linked as 0.2 (objects read through the host's documents) or else as
+//!   0.1 (objects copied in), adapted to 0.2 by `legacy`.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
