@@ -1,10 +1,12 @@
 //! Light views: deserialize only what a plugin reads, borrowing strings from
-//! the request's JSON.
+//! the texts fetched for the review.
 //!
 //! Parsing a whole 17 KB pod into `serde_json::Value` inside the sandbox costs
-//! about 250 µs; a view that names the few fields a plugin needs lets serde
-//! skip the rest without building it, and borrows strings instead of copying
-//! them. Declare your own view structs with the same pattern:
+//! about 250 µs. A view names the few fields a plugin needs: Wicket sends
+//! only those (a struct's fields come in one host call, from an index the
+//! host built natively), the bytes of the rest never enter the sandbox, and
+//! strings are borrowed instead of copied. Declare your own view structs
+//! with the same pattern:
 //!
 //! ```
 //! use serde::Deserialize;
