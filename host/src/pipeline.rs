@@ -1,8 +1,9 @@
 //! Pipelines: several plugins on one path, with one merged answer.
 //!
 //! - **Mutating**: the plugins run in order, each seeing the object as the
-//!   ones before it changed it; the answer carries one JSON Patch, the diff
-//!   between the original object and the final one. The first denial stops
+//!   ones before it changed it; the answer carries one JSON Patch, the
+//!   steps' patches in turn (each was checked against the object its step
+//!   saw, so together they apply to the original). The first denial stops
 //!   the pipeline and is its answer (the message names the plugin).
 //! - **Validating**: the plugins run concurrently; every denial is reported,
 //!   joined in the message and one per `status.details.causes`, with the
@@ -91,16 +92,11 @@ impl Pipeline {
         documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, HostError> {
-        let original: Option<Value> = request
-            .object
-            .map(|raw| serde_json::from_str(raw.get()))
-            .transpose()
-            .map_err(|source| PipelineFault::Object {
-                pipeline: self.name.clone(),
-                source,
-            })?;
-        let mut current = original.clone();
+        // The object as the steps so far changed it: parsed at the first
+        // change, written back to text after each for the next step to read.
+        let mut current: Option<Value> = None;
         let mut current_text: Option<(Box<RawValue>, Documents)> = None;
+        let mut patches = Vec::new();
         let mut merged = Merged::default();
         for step in &self.steps {
             let changed;
@@ -114,15 +110,27 @@ impl Pipeline {
                 }
                 None => (request, documents),
             };
-            let decision = step.judge(step_request, step_documents, wall_bound).await?;
+            let mut decision = step.judge(step_request, step_documents, wall_bound).await?;
             merged.add(step.plugin().name(), &decision);
             if !decision.response.allowed {
                 return Ok(merged.finish(decision.response.status, None, decision.verdict));
             }
-            let (Some(patch), Some(object)) = (&decision.response.patch, current.as_mut()) else {
+            // A patch is checked against the object the step saw, so only a
+            // request with an object has one.
+            let (Some(patch), Some(original)) = (decision.response.patch.take(), request.object)
+            else {
                 continue;
             };
-            patch::apply_text(object, patch).map_err(|source| PipelineFault::StepPatch {
+            let object = match &mut current {
+                Some(object) => object,
+                None => current.insert(serde_json::from_str(original.get()).map_err(|source| {
+                    PipelineFault::Object {
+                        pipeline: self.name.clone(),
+                        source,
+                    }
+                })?),
+            };
+            patch::apply_text(object, &patch).map_err(|source| PipelineFault::StepPatch {
                 pipeline: self.name.clone(),
                 plugin: step.plugin().name().to_owned(),
                 source,
@@ -133,13 +141,11 @@ impl Pipeline {
             // The later steps read the changed object through a new index.
             let changed_documents = documents.with_object(&text);
             current_text = Some((text, changed_documents));
+            patches.push(patch);
         }
-        let patch = match (&original, &current) {
-            (Some(original), Some(current)) if original != current => Some(
-                serde_json::to_vec(&json_patch::diff(original, current))
-                    .map_err(|source| self.unserialisable(source))?,
-            ),
-            _ => None,
+        let patch = match patches.is_empty() {
+            true => None,
+            false => Some(self.in_turn(&patches)?),
         };
         let verdict = merged.allowed_verdict();
         Ok(merged.finish(None, patch, verdict))
@@ -184,6 +190,20 @@ impl Pipeline {
             causes: if causes.len() > 1 { causes } else { Vec::new() },
         };
         Ok(merged.finish(Some(status), None, verdict))
+    }
+
+    /// One JSON Patch that applies the steps' patches in turn: their
+    /// operations, in order. Applied to the original object it makes the
+    /// same changes as the steps one after another, without diffing two
+    /// whole objects.
+    fn in_turn(&self, patches: &[Vec<u8>]) -> Result<Vec<u8>, PipelineFault> {
+        let mut operations: Vec<&RawValue> = Vec::new();
+        for patch in patches {
+            let step: Vec<&RawValue> =
+                serde_json::from_slice(patch).map_err(|source| self.unserialisable(source))?;
+            operations.extend(step);
+        }
+        serde_json::to_vec(&operations).map_err(|source| self.unserialisable(source))
     }
 
     /// The fault of a merged object or patch that cannot be written out.
