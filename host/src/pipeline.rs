@@ -93,24 +93,15 @@ impl Pipeline {
         wall_bound: Instant,
     ) -> Result<Decision, HostError> {
         // The object as the steps so far changed it: parsed at the first
-        // change, written back to text after each for the next step to read.
+        // change, written back to a document after each for the later steps,
+        // which read the object only through their documents.
         let mut current: Option<Value> = None;
-        let mut current_text: Option<(Box<RawValue>, Documents)> = None;
+        let mut changed: Option<Documents> = None;
         let mut patches = Vec::new();
         let mut merged = Merged::default();
         for step in &self.steps {
-            let changed;
-            let (step_request, step_documents) = match &current_text {
-                Some((text, changed_documents)) => {
-                    changed = AdmissionRequest {
-                        object: Some(text),
-                        ..request.clone()
-                    };
-                    (&changed, changed_documents)
-                }
-                None => (request, documents),
-            };
-            let mut decision = step.judge(step_request, step_documents, wall_bound).await?;
+            let step_documents = changed.as_ref().unwrap_or(documents);
+            let mut decision = step.judge(request, step_documents, wall_bound).await?;
             merged.add(step.plugin().name(), &decision);
             if !decision.response.allowed {
                 return Ok(merged.finish(decision.response.status, None, decision.verdict));
@@ -135,12 +126,9 @@ impl Pipeline {
                 plugin: step.plugin().name().to_owned(),
                 source,
             })?;
-            let text = serde_json::to_string(object)
-                .and_then(RawValue::from_string)
-                .map_err(|source| self.unserialisable(source))?;
-            // The later steps read the changed object through a new index.
-            let changed_documents = documents.with_object(&text);
-            current_text = Some((text, changed_documents));
+            let text =
+                serde_json::to_string(object).map_err(|source| self.unserialisable(source))?;
+            changed = Some(documents.with_object(text));
             patches.push(patch);
         }
         let patch = match patches.is_empty() {

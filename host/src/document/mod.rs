@@ -305,10 +305,11 @@ impl Documents {
         }
     }
 
-    /// The same documents with `object` in place of the object.
-    pub fn with_object(&self, object: &RawValue) -> Documents {
+    /// The same documents with the JSON text `object` in place of the
+    /// object (a new document, indexed anew).
+    pub fn with_object(&self, object: String) -> Documents {
         Documents {
-            object: Some(Arc::new(Document::new(object.get()))),
+            object: Some(Arc::new(Document::new(object))),
             ..self.clone()
         }
     }
