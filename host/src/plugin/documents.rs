@@ -43,8 +43,8 @@ impl InstanceState {
         Ok(self.table().push(DocumentRef(document.clone()))?)
     }
 
-    fn document(&self, handle: &Resource<DocumentRef>) -> wasmtime::Result<Arc<Document>> {
-        Ok(self.table_ref().get(handle)?.0.clone())
+    fn document(&self, handle: &Resource<DocumentRef>) -> wasmtime::Result<&Document> {
+        Ok(&self.table_ref().get(handle)?.0)
     }
 }
 

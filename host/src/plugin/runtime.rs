@@ -331,9 +331,10 @@ impl Plugin {
         }
     }
 
-    /// Runs `review` in a fresh instance on `request`, whose objects 0.2
-    /// plugins read through `documents`, giving up on it as overloaded at
-    /// `wall_bound` (see [`Plugin::wall_bound`]).
+    /// Runs `review` in a fresh instance on `request`, whose objects are
+    /// `documents` (read through the host by 0.2 plugins, copied in for 0.1
+    /// ones), giving up on it as overloaded at `wall_bound` (see
+    /// [`Plugin::wall_bound`]).
     pub async fn review(
         &self,
         request: &AdmissionRequest<'_>,
@@ -341,11 +342,10 @@ impl Plugin {
         wall_bound: Instant,
     ) -> Reviewed {
         let request = to_wit(request);
-        let uid = request.uid.clone();
         let meter = Arc::new(Meter::default());
         let answer = self
             .call(
-                &uid,
+                &request.uid,
                 wall_bound,
                 &meter,
                 async |instance, store| match instance {
