@@ -10,6 +10,7 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Error;
+use serde_json::de::StrRead;
 use typed_arena::Arena;
 
 use crate::bindings::wicket::admission::types::{JsonKind, Part};
@@ -74,7 +75,7 @@ impl<'b, 'a> At<'b, 'a> {
     }
 
     /// The value's JSON text, kept as long as the review.
-    fn text(mut self) -> Result<&'b str, Error> {
+    fn text(&mut self) -> Result<&'b str, Error> {
         let text = match self.part.take().flatten().and_then(|part| part.text) {
             Some(text) => text,
             None => self
@@ -83,6 +84,16 @@ impl<'b, 'a> At<'b, 'a> {
                 .ok_or_else(|| de::Error::custom(format_args!("no value at {:?}", self.pointer)))?,
         };
         Ok(self.texts.alloc(text))
+    }
+
+    /// `parse` run on the value's whole text; an error names the pointer.
+    fn parsed<T>(
+        mut self,
+        parse: impl FnOnce(&mut serde_json::Deserializer<StrRead<'b>>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let text = self.text()?;
+        parse(&mut serde_json::Deserializer::from_str(text))
+            .map_err(|error| at(&self.pointer, error))
     }
 }
 
@@ -98,10 +109,7 @@ fn at(pointer: &str, error: Error) -> Error {
 macro_rules! by_text {
     ($($method:ident($($arg:ident: $type:ty),*);)*) => {$(
         fn $method<V: Visitor<'b>>(self, $($arg: $type,)* visitor: V) -> Result<V::Value, Error> {
-            let pointer = self.pointer.clone();
-            serde_json::Deserializer::from_str(self.text()?)
-                .$method($($arg,)* visitor)
-                .map_err(|error| at(&pointer, error))
+            self.parsed(|json| json.$method($($arg,)* visitor))
         }
     )*};
 }
@@ -116,10 +124,7 @@ impl<'b> Deserializer<'b> for At<'b, '_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         if !self.worth_walking(JsonKind::Object) {
-            let pointer = self.pointer.clone();
-            return serde_json::Deserializer::from_str(self.text()?)
-                .deserialize_struct(name, fields, visitor)
-                .map_err(|error| at(&pointer, error));
+            return self.parsed(|json| json.deserialize_struct(name, fields, visitor));
         }
         let names: Vec<String> = fields.iter().map(|field| (*field).to_owned()).collect();
         let members = self
@@ -140,10 +145,7 @@ impl<'b> Deserializer<'b> for At<'b, '_> {
 
     fn deserialize_seq<V: Visitor<'b>>(mut self, visitor: V) -> Result<V::Value, Error> {
         if !self.worth_walking(JsonKind::Array) {
-            let pointer = self.pointer.clone();
-            return serde_json::Deserializer::from_str(self.text()?)
-                .deserialize_seq(visitor)
-                .map_err(|error| at(&pointer, error));
+            return self.parsed(|json| json.deserialize_seq(visitor));
         }
         let elements = self
             .source
