@@ -187,7 +187,8 @@ proptest! {
 }
 
 /// JSON values with awkward text: escapes and brackets in keys and strings,
-/// numbers in every form, nesting deeper than the index's first pass.
+/// long strings, numbers in every form, nesting deeper than the index's
+/// first pass.
 fn awkward_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -197,6 +198,9 @@ fn awkward_json() -> impl Strategy<Value = Value> {
             .prop_filter("finite", |number| number.is_finite())
             .prop_map(Value::from),
         "[a-z\"\\\\{}\\[\\],:/~ \u{e9}\u{1F600}\n]{0,8}".prop_map(Value::from),
+        // Long enough to cross the scanner's word boundaries and to reach
+        // its `memchr` path.
+        "[a-z\"\\\\ ]{8,80}".prop_map(Value::from),
     ];
     leaf.prop_recursive(7, 48, 4, |inner| {
         prop_oneof![
