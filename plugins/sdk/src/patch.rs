@@ -118,7 +118,8 @@ pub fn pointer(segments: &[&str]) -> String {
     pointer
 }
 
-fn push_segment(pointer: &mut String, segment: &str) {
+/// Appends `/` and `segment`, escaped, to `pointer`.
+pub(crate) fn push_segment(pointer: &mut String, segment: &str) {
     pointer.push('/');
     for c in segment.chars() {
         match c {

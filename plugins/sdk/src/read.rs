@@ -14,6 +14,7 @@ use serde_json::de::StrRead;
 use typed_arena::Arena;
 
 use crate::bindings::wicket::admission::types::{JsonKind, Part};
+use crate::patch::push_segment;
 use crate::source::Source;
 
 /// Values up to this size come with their text: a short parse costs less
@@ -48,11 +49,7 @@ impl<'b, 'a> At<'b, 'a> {
     fn child(&self, token: &str, part: Part) -> Self {
         let mut pointer = String::with_capacity(self.pointer.len() + token.len() + 1);
         pointer.push_str(&self.pointer);
-        pointer.push('/');
-        match token.contains(['~', '/']) {
-            true => pointer.push_str(&token.replace('~', "~0").replace('/', "~1")),
-            false => pointer.push_str(token),
-        }
+        push_segment(&mut pointer, token);
         At {
             source: self.source,
             texts: self.texts,

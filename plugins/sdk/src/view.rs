@@ -121,7 +121,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 pub type TextMap<'a> = BTreeMap<Text<'a>, Text<'a>>;
 
 /// The parts of `metadata` that plugins read most; everything else is
-/// skipped without being built.
+/// skipped without being built. A plugin that reads a few labels or
+/// annotations of large objects reads [`Names`] and asks for each key
+/// ([`crate::Review::label`], [`crate::Review::annotation`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta<'a> {
@@ -158,11 +160,37 @@ impl ObjectMeta<'_> {
     /// The name, or the `generateName` prefix followed by `*` when the server
     /// has yet to choose one: what to call the object in a message.
     pub fn display_name(&self) -> String {
-        match (&self.name, &self.generate_name) {
-            (Some(name), _) => name.to_string(),
-            (None, Some(prefix)) => format!("{prefix}*"),
-            (None, None) => "(unnamed)".to_owned(),
-        }
+        display_name(self.name.as_deref(), self.generate_name.as_deref())
+    }
+}
+
+/// An object's names from `metadata`, without its labels and annotations.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Names<'a> {
+    /// The object's name; absent on a create that uses `generateName`.
+    #[serde(borrow, default)]
+    pub name: Option<Text<'a>>,
+    /// The prefix the API server completes into a name.
+    #[serde(borrow, default)]
+    pub generate_name: Option<Text<'a>>,
+    /// The namespace, when the object itself carries it.
+    #[serde(borrow, default)]
+    pub namespace: Option<Text<'a>>,
+}
+
+impl Names<'_> {
+    /// As [`ObjectMeta::display_name`].
+    pub fn display_name(&self) -> String {
+        display_name(self.name.as_deref(), self.generate_name.as_deref())
+    }
+}
+
+fn display_name(name: Option<&str>, generate_name: Option<&str>) -> String {
+    match (name, generate_name) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some(prefix)) => format!("{prefix}*"),
+        (None, None) => "(unnamed)".to_owned(),
     }
 }
 

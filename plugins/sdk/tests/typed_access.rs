@@ -1,19 +1,21 @@
 //! The three ways to read a request's object, on a pod captured from a real
 //! API server: a full `k8s-openapi` type, a `serde_json::Value`, and a light
-//! view; and a whole-object mutation through a typed pod.
+//! view; labels and annotations one key at a time; and a whole-object
+//! mutation through a typed pod.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 use wicket_sdk::testing::{apply, review_from_file};
-use wicket_sdk::view::Metadata;
+use wicket_sdk::view::{Metadata, Names};
 use wicket_sdk::{Operation, Verdict};
 
+const LARGE_POD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/v1-pod-create-large-orders-api.json"
+);
+
 fn large_pod() -> wicket_sdk::Review<'static> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/v1-pod-create-large-orders-api.json"
-    );
-    review_from_file(path, |_| {})
+    review_from_file(LARGE_POD, |_| {})
 }
 
 #[test]
@@ -36,6 +38,33 @@ fn the_same_pod_reads_as_typed_value_and_view() {
         review.old_object::<Value>().is_err(),
         "a create has no oldObject"
     );
+}
+
+#[test]
+fn labels_and_annotations_read_one_key_at_a_time() {
+    let review = large_pod();
+    let names: Names = review.object_at("/metadata").unwrap();
+    assert_eq!(names.display_name(), "orders-api");
+    assert_eq!(review.label("team").unwrap().as_deref(), Some("payments"));
+    assert_eq!(review.label("no-such-label").unwrap(), None);
+    let applied = review
+        .annotation("kubectl.kubernetes.io/last-applied-configuration")
+        .unwrap()
+        .unwrap();
+    let applied: Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(applied["metadata"]["name"], "orders-api");
+    assert_eq!(review.annotation("no/such/annotation").unwrap(), None);
+    assert!(review.object_has("/metadata/annotations").unwrap());
+    assert!(!review.object_has("/metadata/finalizers").unwrap());
+
+    let without = review_from_file(LARGE_POD, |request| {
+        request["object"]["metadata"]["annotations"] = Value::Null;
+        request["object"]["metadata"]["labels"]["team"] = Value::from(7);
+    });
+    assert_eq!(without.annotation("prometheus.io/port").unwrap(), None);
+    assert!(!without.object_has("/metadata/annotations").unwrap());
+    let error = without.label("team").unwrap_err().to_string();
+    assert!(error.contains("/metadata/labels/team"), "{error}");
 }
 
 #[test]

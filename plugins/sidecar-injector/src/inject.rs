@@ -5,9 +5,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use wicket_sdk::Patch;
-use wicket_sdk::view::ObjectMeta;
 
-use crate::pod::{NameView, PodView};
+use crate::pod::{Marks, NameView, PodView};
 use crate::settings::{Settings, Sidecar, container_ports, string_field};
 
 /// The pod label/annotation keys under the configured prefix.
@@ -64,13 +63,14 @@ struct Status {
 /// sidecars.
 pub fn inject(
     pod: &PodView,
+    marks: &Marks,
     settings: &Settings,
     keys: &Keys,
 ) -> Result<Option<Injection>, Refusal> {
-    if !opted_in(&pod.metadata, keys, settings.inject_by_default)? {
+    if !opted_in(marks, keys, settings.inject_by_default)? {
         return Ok(None);
     }
-    if pod.metadata.annotation(&keys.status).is_some() {
+    if marks.annotation(&keys.status).is_some() {
         return Ok(None);
     }
     if pod.spec.host_network && !settings.inject_host_network {
@@ -79,8 +79,8 @@ pub fn inject(
                 .into(),
         ));
     }
-    let sidecars = selected(&pod.metadata, keys, settings)?;
-    let containers = prepared_containers(&pod.metadata, &sidecars)?;
+    let sidecars = selected(marks, keys, settings)?;
+    let containers = prepared_containers(marks, &sidecars)?;
     let mut clashes = name_and_port_clashes(pod, &containers);
     let volumes = volumes_to_add(pod, &sidecars, &mut clashes)?;
     if !clashes.is_empty() {
@@ -89,13 +89,15 @@ pub fn inject(
             format!("cannot inject sidecars: {}", clashes.join("; ")),
         ));
     }
-    Ok(Some(build(pod, keys, &sidecars, containers, volumes)))
+    Ok(Some(build(
+        pod, marks, keys, &sidecars, containers, volumes,
+    )))
 }
 
 /// Whether the pod asks for injection: the label first, then the annotation,
 /// then the default.
-fn opted_in(meta: &ObjectMeta, keys: &Keys, by_default: bool) -> Result<bool, Refusal> {
-    let (value, source) = match (meta.label(&keys.inject), meta.annotation(&keys.inject)) {
+fn opted_in(marks: &Marks, keys: &Keys, by_default: bool) -> Result<bool, Refusal> {
+    let (value, source) = match (marks.label(&keys.inject), marks.annotation(&keys.inject)) {
         (Some(value), _) => (value, "label"),
         (None, Some(value)) => (value, "annotation"),
         (None, None) => return Ok(by_default),
@@ -115,11 +117,11 @@ fn opted_in(meta: &ObjectMeta, keys: &Keys, by_default: bool) -> Result<bool, Re
 
 /// The sidecars the pod names in `<prefix>/sidecars`, or the defaults.
 fn selected<'s>(
-    meta: &ObjectMeta,
+    marks: &Marks,
     keys: &Keys,
     settings: &'s Settings,
 ) -> Result<Vec<(&'s str, &'s Sidecar)>, Refusal> {
-    let names: Vec<&str> = match meta.annotation(&keys.sidecars) {
+    let names: Vec<&str> = match marks.annotation(&keys.sidecars) {
         Some(list) => list
             .split(',')
             .map(str::trim)
@@ -165,7 +167,7 @@ fn selected<'s>(
 /// from annotations and pod fields. Every required annotation that is missing
 /// is named in one denial.
 fn prepared_containers(
-    meta: &ObjectMeta,
+    marks: &Marks,
     sidecars: &[(&str, &Sidecar)],
 ) -> Result<Containers, Refusal> {
     let mut containers = Containers::default();
@@ -173,7 +175,7 @@ fn prepared_containers(
     for (name, sidecar) in sidecars {
         let mut env = Vec::new();
         for wanted in &sidecar.annotation_env {
-            match (meta.annotation(&wanted.annotation), &wanted.default) {
+            match (marks.annotation(&wanted.annotation), &wanted.default) {
                 (Some(value), _) => env.push(json!({"name": wanted.name, "value": value})),
                 (None, Some(default)) => env.push(json!({"name": wanted.name, "value": default})),
                 (None, None) if wanted.required => {
@@ -350,6 +352,7 @@ fn defaulted(volume: &Value) -> Value {
 /// secrets added, and the status annotation.
 fn build(
     pod: &PodView,
+    marks: &Marks,
     keys: &Keys,
     sidecars: &[(&str, &Sidecar)],
     containers: Containers,
@@ -407,7 +410,7 @@ fn build(
     let status_json = serde_json::to_string(&status).expect("status serialises");
     patch.insert(
         &["metadata", "annotations"],
-        pod.metadata.annotations.is_some(),
+        marks.has_annotations,
         &keys.status,
         &status_json,
     );

@@ -15,7 +15,7 @@ mod settings;
 use wicket_sdk::{Error, Operation, Plugin, Review, Verdict};
 
 use crate::inject::{Keys, Refusal};
-use crate::pod::PodView;
+use crate::pod::{Marks, PodView};
 use crate::settings::Settings;
 
 /// The plugin.
@@ -33,7 +33,15 @@ impl Plugin for SidecarInjector {
         }
         let pod: PodView = review.object()?;
         let keys = Keys::new(&settings.prefix);
-        let verdict = match inject::inject(&pod, settings, &keys) {
+        let marks = Marks::read(
+            review,
+            [keys.inject.as_str()],
+            [&keys.inject, &keys.sidecars, &keys.status]
+                .into_iter()
+                .map(String::as_str)
+                .chain(settings.annotations_read()),
+        )?;
+        let verdict = match inject::inject(&pod, &marks, settings, &keys) {
             Ok(Some(injection)) => Verdict::allow()
                 .with_patch(&injection.patch)
                 .audit("injected", injection.sidecars.join(",")),

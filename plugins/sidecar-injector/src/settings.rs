@@ -112,6 +112,14 @@ impl Settings {
         let names: Vec<&str> = self.sidecars.keys().map(String::as_str).collect();
         names.join(", ")
     }
+
+    /// The pod annotations any sidecar's env is taken from.
+    pub fn annotations_read(&self) -> impl Iterator<Item = &str> {
+        self.sidecars
+            .values()
+            .flat_map(|sidecar| &sidecar.annotation_env)
+            .map(|wanted| wanted.annotation.as_str())
+    }
 }
 
 impl Sidecar {
