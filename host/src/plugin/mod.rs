@@ -24,5 +24,6 @@ pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, 
 pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
+pub use request::to_wit;
 pub use runtime::{Plugin, Runtime, RuntimeConfig, wall_bound};
 pub use tls_client::TlsFilesError;
