@@ -8,6 +8,7 @@
 //! of a few fields of a large pod never brings the rest of the pod into the
 //! sandbox, in about one host call per object it walks.
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Error;
 use serde_json::de::StrRead;
@@ -92,6 +93,29 @@ impl<'b, 'a> At<'b, 'a> {
         parse(&mut serde_json::Deserializer::from_str(text))
             .map_err(|error| at(&self.pointer, error))
     }
+}
+
+/// The members `names` of the object at `pointer` in `source`, each as `T`,
+/// in one host call; all `None` when there is no object there.
+pub(crate) fn members<'b, T: Deserialize<'b>>(
+    source: &'b Source<'_>,
+    texts: &'b Arena<String>,
+    pointer: &str,
+    names: &[&str],
+) -> Result<Vec<Option<T>>, Error> {
+    let owned: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let Some(parts) = source.members(pointer, &owned, INLINE_BYTES) else {
+        return Ok(names.iter().map(|_| None).collect());
+    };
+    let object = At::new(source, texts, pointer);
+    names
+        .iter()
+        .zip(parts)
+        .map(|(name, part)| {
+            part.map(|part| T::deserialize(object.child(name, part)))
+                .transpose()
+        })
+        .collect()
 }
 
 /// `error`, found parsing the value at `pointer`, naming where it is.

@@ -54,6 +54,18 @@ fn labels_and_annotations_read_one_key_at_a_time() {
     let applied: Value = serde_json::from_str(&applied).unwrap();
     assert_eq!(applied["metadata"]["name"], "orders-api");
     assert_eq!(review.annotation("no/such/annotation").unwrap(), None);
+    let [port, missing, scrape] = review
+        .annotations(&["prometheus.io/port", "no/such", "prometheus.io/scrape"])
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(port.as_deref(), Some("9090"));
+    assert_eq!(missing, None);
+    assert_eq!(scrape.as_deref(), Some("true"));
+    assert_eq!(
+        review.labels(&["team"]).unwrap()[0].as_deref(),
+        Some("payments")
+    );
     assert!(review.object_has("/metadata/annotations").unwrap());
     assert!(!review.object_has("/metadata/finalizers").unwrap());
 
@@ -62,8 +74,14 @@ fn labels_and_annotations_read_one_key_at_a_time() {
         request["object"]["metadata"]["labels"]["team"] = Value::from(7);
     });
     assert_eq!(without.annotation("prometheus.io/port").unwrap(), None);
+    assert_eq!(
+        without.annotations(&["prometheus.io/port"]).unwrap(),
+        [None]
+    );
     assert!(!without.object_has("/metadata/annotations").unwrap());
     let error = without.label("team").unwrap_err().to_string();
+    assert!(error.contains("/metadata/labels/team"), "{error}");
+    let error = without.labels(&["team"]).unwrap_err().to_string();
     assert!(error.contains("/metadata/labels/team"), "{error}");
 }
 

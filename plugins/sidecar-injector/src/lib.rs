@@ -33,14 +33,12 @@ impl Plugin for SidecarInjector {
         }
         let pod: PodView = review.object()?;
         let keys = Keys::new(&settings.prefix);
-        let marks = Marks::read(
-            review,
-            [keys.inject.as_str()],
-            [&keys.inject, &keys.sidecars, &keys.status]
-                .into_iter()
-                .map(String::as_str)
-                .chain(settings.annotations_read()),
-        )?;
+        let annotation_keys: Vec<&str> = [&keys.inject, &keys.sidecars, &keys.status]
+            .into_iter()
+            .map(String::as_str)
+            .chain(settings.annotations_read())
+            .collect();
+        let marks = Marks::read(review, &[&keys.inject], &annotation_keys)?;
         let verdict = match inject::inject(&pod, &marks, settings, &keys) {
             Ok(Some(injection)) => Verdict::allow()
                 .with_patch(&injection.patch)

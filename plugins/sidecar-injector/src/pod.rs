@@ -87,24 +87,18 @@ impl<'r> Marks<'r> {
     /// of the review's object.
     pub fn read(
         review: &'r Review<'_>,
-        label_keys: impl IntoIterator<Item = &'r str>,
-        annotation_keys: impl IntoIterator<Item = &'r str>,
+        label_keys: &[&'r str],
+        annotation_keys: &[&'r str],
     ) -> Result<Self, Error> {
-        let mut labels = BTreeMap::new();
-        for key in label_keys {
-            if let Some(value) = review.label(key)? {
-                labels.insert(key, value);
-            }
-        }
-        let mut annotations = BTreeMap::new();
-        for key in annotation_keys {
-            if let Some(value) = review.annotation(key)? {
-                annotations.insert(key, value);
-            }
-        }
+        let set = |keys: &[&'r str], values: Vec<Option<Text<'r>>>| {
+            keys.iter()
+                .zip(values)
+                .filter_map(|(key, value)| Some((*key, value?)))
+                .collect()
+        };
         Ok(Marks {
-            labels,
-            annotations,
+            labels: set(label_keys, review.labels(label_keys)?),
+            annotations: set(annotation_keys, review.annotations(annotation_keys)?),
             has_annotations: review.object_has("/metadata/annotations")?,
         })
     }
