@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use wicket_sdk::Patch;
 
-use crate::pod::{Marks, NameView, PodView};
+use crate::pod::{Marks, PodView, PodVolume};
 use crate::settings::{Settings, Sidecar, container_ports, string_field};
 
 /// The pod label/annotation keys under the configured prefix.
@@ -64,6 +64,7 @@ struct Status {
 pub fn inject(
     pod: &PodView,
     marks: &Marks,
+    pod_volume: PodVolume,
     settings: &Settings,
     keys: &Keys,
 ) -> Result<Option<Injection>, Refusal> {
@@ -82,7 +83,7 @@ pub fn inject(
     let sidecars = selected(marks, keys, settings)?;
     let containers = prepared_containers(marks, &sidecars)?;
     let mut clashes = name_and_port_clashes(pod, &containers);
-    let volumes = volumes_to_add(pod, &sidecars, &mut clashes)?;
+    let volumes = volumes_to_add(pod, pod_volume, &sidecars, &mut clashes)?;
     if !clashes.is_empty() {
         return Err(Refusal::Deny(
             409,
@@ -292,30 +293,27 @@ fn name_and_port_clashes(pod: &PodView, containers: &Containers) -> Vec<String> 
 /// name match.
 fn volumes_to_add<'s>(
     pod: &PodView,
+    pod_volume: PodVolume,
     sidecars: &[(&str, &'s Sidecar)],
     clashes: &mut Vec<String>,
 ) -> Result<Vec<&'s Map<String, Value>>, Refusal> {
-    let malformed =
-        |error: serde_json::Error| Refusal::Deny(400, format!("a volume is malformed: {error}"));
-    let pod_volumes = pod.spec.volumes.as_deref().unwrap_or_default();
-    let pod_volume_names = pod_volumes
-        .iter()
-        .map(|raw| serde_json::from_str::<NameView>(raw.get()).map(|volume| volume.name))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(malformed)?;
+    let pod_volume_names = pod.spec.volumes.as_deref().unwrap_or_default();
     let mut to_add: Vec<&Map<String, Value>> = Vec::new();
     for volume in sidecars.iter().flat_map(|(_, sidecar)| &sidecar.volumes) {
         let name = string_field(volume, "name").unwrap_or_default();
-        let current = match pod_volume_names
-            .iter()
-            .position(|taken| taken.as_str() == name)
-        {
-            Some(index) => Some(serde_json::from_str(pod_volumes[index].get()).map_err(malformed)?),
-            None => to_add
+        let current =
+            match pod_volume_names
                 .iter()
-                .find(|added| string_field(added, "name") == Some(name))
-                .map(|added| Value::Object((*added).clone())),
-        };
+                .position(|taken| taken.name.as_str() == name)
+            {
+                Some(index) => Some(pod_volume(index).map_err(|error| {
+                    Refusal::Deny(400, format!("a volume is malformed: {error}"))
+                })?),
+                None => to_add
+                    .iter()
+                    .find(|added| string_field(added, "name") == Some(name))
+                    .map(|added| Value::Object((*added).clone())),
+            };
         match current {
             None => to_add.push(volume),
             Some(current) if defaulted(&current) == defaulted(&Value::Object(volume.clone())) => {}

@@ -39,7 +39,8 @@ impl Plugin for SidecarInjector {
             .chain(settings.annotations_read())
             .collect();
         let marks = Marks::read(review, &[&keys.inject], &annotation_keys)?;
-        let verdict = match inject::inject(&pod, &marks, settings, &keys) {
+        let pod_volume = |index: usize| review.object_at(&format!("/spec/volumes/{index}"));
+        let verdict = match inject::inject(&pod, &marks, &pod_volume, settings, &keys) {
             Ok(Some(injection)) => Verdict::allow()
                 .with_patch(&injection.patch)
                 .audit("injected", injection.sidecars.join(",")),

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use wicket_sdk::view::{Names, Text};
 use wicket_sdk::{Error, Review};
 
@@ -27,10 +26,11 @@ pub struct SpecView<'a> {
     pub containers: Vec<ContainerView<'a>>,
     #[serde(borrow, default)]
     pub init_containers: Option<Vec<ContainerView<'a>>>,
-    /// Volumes stay raw: only their names are read, unless a sidecar's volume
-    /// has the same name and the sources must be compared.
+    /// Only the volumes' names: a volume is read whole (`PodVolume`) only
+    /// when a sidecar's volume has the same name and the sources must be
+    /// compared.
     #[serde(borrow, default)]
-    pub volumes: Option<Vec<&'a RawValue>>,
+    pub volumes: Option<Vec<NameView<'a>>>,
     #[serde(borrow, default)]
     pub image_pull_secrets: Option<Vec<NameView<'a>>>,
     #[serde(default)]
@@ -113,3 +113,6 @@ impl<'r> Marks<'r> {
         self.annotations.get(key).map(|value| value.as_str())
     }
 }
+
+/// The pod's volume at an index of `spec.volumes`, read whole.
+pub type PodVolume<'f> = &'f dyn Fn(usize) -> Result<serde_json::Value, Error>;
