@@ -25,11 +25,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let (calls, rounds) = rounds::counts(rest)?;
     let injector = NativeInjector::load(manifest_path)?;
-    let body = std::fs::read(review_path)?;
+    let (body, review_name) = rounds::review_body(review_path)?;
     let review = review::decode(&body)?;
     rounds::run(
         "injector (native)",
-        review_path,
+        &review_name,
         calls,
         rounds,
         async || Ok(injector.judge(&review.request, &Documents::of(&review.request))),

@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let (calls, rounds) = rounds::counts(rest)?;
     let runtime = Runtime::new(&RuntimeConfig::default()).map_err(anyhow::Error::new)?;
     let plugin = load_plugin(&runtime, name, Path::new(wasm), Path::new(manifest)).await?;
-    let body = std::fs::read(review_path)?;
+    let (body, review_name) = rounds::review_body(review_path)?;
     let review = review::decode(&body)?;
 
     // The documents are built per review, as `serve` builds them.
@@ -40,5 +40,5 @@ async fn main() -> anyhow::Result<()> {
         let documents = Documents::of(&review.request);
         Ok(admit::judge(&plugin, &review.request, &documents, plugin.wall_bound()).await?)
     };
-    rounds::run(name, review_path, calls, rounds, judge).await
+    rounds::run(name, &review_name, calls, rounds, judge).await
 }

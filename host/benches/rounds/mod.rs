@@ -1,5 +1,6 @@
-//! What `plugin_call` and `native_call` share: rounds of timed calls, and
-//! one line of figures printed the same way, so the two compare directly.
+//! What `plugin_call` and `native_call` share: the review's body, rounds of
+//! timed calls, and one line of figures printed the same way, so the two
+//! compare directly.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,10 +11,10 @@ const WARM_UP_CALLS: usize = 500;
 
 /// After 500 warm-up calls of `judge`, times `rounds` rounds of `calls`
 /// calls and prints the lowest and highest round median and the lowest
-/// round 99th percentile, labelled `name` and the review file's name.
+/// round 99th percentile, labelled `name` and `review` (its name).
 pub async fn run(
     name: &str,
-    review_path: &str,
+    review: &str,
     calls: usize,
     rounds: usize,
     mut judge: impl AsyncFnMut() -> anyhow::Result<Decision>,
@@ -41,10 +42,7 @@ pub async fn run(
     let micros = |time: Duration| time.as_secs_f64() * 1e6;
     println!(
         "{name:<18} {:<38} p50 {:>6.1} µs (rounds up to {:>6.1})  p99 {:>6.1} µs  [{rounds}×{calls}; {}, patch {} B]",
-        Path::new(review_path)
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy(),
+        review,
         micros(medians[0]),
         micros(medians[medians.len() - 1]),
         micros(p99s[0]),
@@ -52,6 +50,40 @@ pub async fn run(
         first.response.patch.as_ref().map_or(0, Vec::len),
     );
     Ok(())
+}
+
+/// The review at `path`, and how to name it. With `COMPACT=1` in the
+/// environment, its whitespace is taken out first: the captured fixtures
+/// are stored indented for reading, and the API server sends compact JSON.
+pub fn review_body(path: &str) -> anyhow::Result<(Vec<u8>, String)> {
+    let body = std::fs::read(path)?;
+    let name = Path::new(path)
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    Ok(match std::env::var_os("COMPACT") {
+        Some(_) => (compact(&body), format!("{name} (compact)")),
+        None => (body, name),
+    })
+}
+
+/// `json` without the whitespace between its tokens.
+fn compact(json: &[u8]) -> Vec<u8> {
+    let mut compacted = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        match (in_string, byte) {
+            (false, b' ' | b'\t' | b'\n' | b'\r') => continue,
+            (false, b'"') => in_string = true,
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            _ => {}
+        }
+        compacted.push(byte);
+    }
+    compacted
 }
 
 /// The arguments, without the `--bench` that `cargo bench` adds.
