@@ -154,5 +154,10 @@ fn human(bytes: u64) -> String {
 
 wicket_sdk::export_plugin!(ConfigMapMutator);
 
+/// Each review runs in a fresh instance: allocate from an arena, never free.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ARENA: wicket_sdk::arena::Arena = wicket_sdk::arena::Arena::new();
+
 #[cfg(test)]
 mod tests;

@@ -81,6 +81,7 @@
 
 #![deny(missing_docs)]
 
+pub mod arena;
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;

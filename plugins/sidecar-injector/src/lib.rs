@@ -57,5 +57,10 @@ impl Plugin for SidecarInjector {
 
 wicket_sdk::export_plugin!(SidecarInjector);
 
+/// Each review runs in a fresh instance: allocate from an arena, never free.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ARENA: wicket_sdk::arena::Arena = wicket_sdk::arena::Arena::new();
+
 #[cfg(test)]
 mod tests;
