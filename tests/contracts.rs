@@ -7,7 +7,8 @@
 //! passed through a plugin's `ignore` policy into an admission.
 
 use serde_json::{Value, json};
-use wicket_tests::{PluginDir, Wicket, apply, edited_fixture, fixture_with_uid};
+use wicket_tests::raw::PATIENCE;
+use wicket_tests::{PluginDir, Wicket, apply, edited_fixture, eventually, fixture_with_uid};
 
 const INJECT: &str = "sidecar.wicket.dev/inject";
 const LABEL: &str = "wicket.dev/touched";
@@ -180,9 +181,10 @@ async fn a_host_failure_under_an_ignore_plugin_is_never_an_admission() {
     let client = wicket.client();
     let pod = "v1-pod-create-plain.json";
     let mut looping = client.post_each("/validate/loop", pod, ["loop-0".to_owned()]);
-    while !wicket.log().contains("looping on loop-0") {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually("the looping plugin to spin", PATIENCE, async || {
+        wicket.log().contains("looping on loop-0").then_some(())
+    })
+    .await;
     let answer = client
         .post("/validate/allow-ignore", fixture_with_uid(pod, "shed"))
         .await

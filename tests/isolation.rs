@@ -3,7 +3,8 @@
 
 use std::pin::pin;
 
-use wicket_tests::{PluginDir, Wicket, fixture_with_uid};
+use wicket_tests::raw::PATIENCE;
+use wicket_tests::{PluginDir, Wicket, eventually, fixture_with_uid};
 
 const POD: &str = "v1-pod-create-plain.json";
 
@@ -80,12 +81,10 @@ async fn looping_plugins_do_not_stall_other_plugins() {
     let mut first_loop = pin!(client.post("/validate/loop", fixture_with_uid(POD, "loop-1")));
     let mut second_loop = pin!(client.post("/validate/loop", fixture_with_uid(POD, "loop-2")));
     // Drive both loops until the plugin reports both are spinning.
-    let both_spinning = async {
-        let log_has = |uid: &str| wicket.log().contains(&format!("looping on {uid}"));
-        while !(log_has("loop-1") && log_has("loop-2")) {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
+    let log_has = |uid: &str| wicket.log().contains(&format!("looping on {uid}"));
+    let both_spinning = eventually("both loops to spin", PATIENCE, async || {
+        (log_has("loop-1") && log_has("loop-2")).then_some(())
+    });
     tokio::select! {
         _ = both_spinning => {}
         _ = &mut first_loop => panic!("a looping plugin finished before it was seen spinning"),
@@ -134,9 +133,10 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
     let wicket = Wicket::start_with(plugins, &["--max-instances", "2"]).unwrap();
     let client = wicket.client();
     let mut loops = client.post_each("/validate/loop", POD, (0..3).map(|i| format!("loop-{i}")));
-    while !wicket.log().contains("looping on loop-") {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually("a looping plugin to spin", PATIENCE, async || {
+        wicket.log().contains("looping on loop-").then_some(())
+    })
+    .await;
     let answer = client
         .review("/validate/allow", &fixture_with_uid(POD, "allow"))
         .await
