@@ -151,12 +151,9 @@ impl<'a> Review<'a> {
         pointer: &str,
         names: &[&str],
     ) -> Result<Vec<Option<T>>, Error> {
-        let source = self
-            .object
-            .as_ref()
-            .ok_or_else(|| Error::new("the request has no object"))?;
-        read::members(source, &self.texts, pointer, names)
-            .map_err(|error| Error::new(format!("object{pointer}: {error}")))
+        self.read_with(self.object.as_ref(), "object", pointer, |source| {
+            read::members(source, &self.texts, pointer, names)
+        })
     }
 
     /// Whether the new object has a value at `pointer` (an empty map
@@ -191,9 +188,22 @@ impl<'a> Review<'a> {
         field: &str,
         pointer: &str,
     ) -> Result<T, Error> {
+        self.read_with(source, field, pointer, |source| {
+            T::deserialize(At::new(source, &self.texts, pointer))
+        })
+    }
+
+    /// `read` run on the document `field` (absent: an error saying so),
+    /// its error naming `field` and `pointer`.
+    fn read_with<'r, R>(
+        &'r self,
+        source: Option<&'r Source<'a>>,
+        field: &str,
+        pointer: &str,
+        read: impl FnOnce(&'r Source<'a>) -> Result<R, serde_json::Error>,
+    ) -> Result<R, Error> {
         let source = source.ok_or_else(|| Error::new(format!("the request has no {field}")))?;
-        T::deserialize(At::new(source, &self.texts, pointer))
-            .map_err(|error| Error::new(format!("{field}{pointer}: {error}")))
+        read(source).map_err(|error| Error::new(format!("{field}{pointer}: {error}")))
     }
 
     /// Its request and documents, for a copy with another object.
