@@ -23,7 +23,7 @@ use json_patch::{Patch, PatchOperation};
 use serde::de::Error as _;
 use serde_json::Value;
 
-use crate::document::{Document, Kind};
+use crate::document::Document;
 use crate::plugin::types::Mutation;
 
 /// Why a mutation cannot be turned into a patch.
@@ -72,12 +72,13 @@ pub fn checked(mutation: &Mutation, object: &Document) -> Result<Option<Vec<u8>>
             if patch.0.is_empty() {
                 return Ok(None);
             }
-            let mut document = Touched::by(&patch)
-                .sparse(object, &mut String::new())
-                .map_err(|source| PatchError::Malformed {
-                    what: "the object",
-                    source,
-                })?;
+            let mut document =
+                Touched::by(&patch)
+                    .sparse(object)
+                    .map_err(|source| PatchError::Malformed {
+                        what: "the object",
+                        source,
+                    })?;
             apply(&mut document, &patch)?;
             patch
         }
@@ -153,23 +154,27 @@ impl Touched {
         node.whole |= whole;
     }
 
-    /// The value at `pointer` in `document`, building only what this trie
-    /// marks: an array with every element (indices must be exact), the
-    /// rest `null`; an object with only its marked members, because an
-    /// operation on a member depends on that member alone.
-    fn sparse(
+    /// `document`, building only what this trie marks (see [`Touched::at`]).
+    fn sparse(&self, document: &Document) -> Result<Value, serde_json::Error> {
+        self.at(document, &mut String::new())?
+            .ok_or_else(|| unreadable(""))
+    }
+
+    /// The value at `pointer` in `document` (`None` when there is none),
+    /// building only what this trie marks: an array with every element
+    /// (indices must be exact), the rest `null`; an object with only its
+    /// marked members, because an operation on a member depends on that
+    /// member alone.
+    fn at(
         &self,
         document: &Document,
         pointer: &mut String,
-    ) -> Result<Value, serde_json::Error> {
-        let unreadable =
-            |pointer: &str| serde_json::Error::custom(format_args!("nothing at {pointer:?}"));
-        let part = document
-            .part(pointer, 0)
-            .ok_or_else(|| unreadable(pointer))?;
-        if self.whole || !matches!(part.kind, Kind::Object | Kind::Array) {
-            let text = document.get(pointer).ok_or_else(|| unreadable(pointer))?;
-            return serde_json::from_str(text);
+    ) -> Result<Option<Value>, serde_json::Error> {
+        let Some(text) = document.get(pointer) else {
+            return Ok(None);
+        };
+        if self.whole || !text.starts_with(['{', '[']) {
+            return serde_json::from_str(text).map(Some);
         }
         // Also what tells an unreadable container from an empty one.
         let len = document.len(pointer).ok_or_else(|| unreadable(pointer))?;
@@ -177,14 +182,11 @@ impl Touched {
         let child = |token: &str, touched: &Touched, pointer: &mut String| {
             pointer.push('/');
             pointer.push_str(&token.replace('~', "~0").replace('/', "~1"));
-            let value = match document.part(pointer, 0) {
-                Some(_) => touched.sparse(document, pointer).map(Some),
-                None => Ok(None),
-            };
+            let value = touched.at(document, pointer);
             pointer.truncate(depth);
             value
         };
-        if part.kind == Kind::Object {
+        if text.starts_with('{') {
             let mut members = serde_json::Map::new();
             for (token, touched) in &self.children {
                 // A member the object lacks stays absent: adding it works,
@@ -193,7 +195,7 @@ impl Touched {
                     members.insert(token.clone(), value);
                 }
             }
-            return Ok(Value::Object(members));
+            return Ok(Some(Value::Object(members)));
         }
         let mut elements = Vec::with_capacity(len);
         for index in 0..len {
@@ -203,8 +205,13 @@ impl Touched {
                 None => Value::Null,
             });
         }
-        Ok(Value::Array(elements))
+        Ok(Some(Value::Array(elements)))
     }
+}
+
+/// The error for a value at `pointer` that the index cannot read.
+fn unreadable(pointer: &str) -> serde_json::Error {
+    serde_json::Error::custom(format_args!("nothing at {pointer:?}"))
 }
 
 #[cfg(test)]
@@ -314,9 +321,7 @@ mod tests {
             let patch: Patch = serde_json::from_value(patch).unwrap();
             let mut full: Value = serde_json::from_str(&object).unwrap();
             let document = Document::new(object.as_str());
-            let mut sparse = Touched::by(&patch)
-                .sparse(&document, &mut String::new())
-                .unwrap();
+            let mut sparse = Touched::by(&patch).sparse(&document).unwrap();
             assert_eq!(
                 json_patch::patch(&mut sparse, &patch).is_ok(),
                 json_patch::patch(&mut full, &patch).is_ok(),
@@ -330,7 +335,7 @@ mod tests {
         let patch: Patch =
             serde_json::from_value(json!([{"op": "add", "path": "/a", "value": 1}])).unwrap();
         for bad in ["{", "{\"a\": }", "[1,]"] {
-            let sparse = Touched::by(&patch).sparse(&Document::new(bad), &mut String::new());
+            let sparse = Touched::by(&patch).sparse(&Document::new(bad));
             assert!(sparse.is_err(), "{bad}");
         }
     }
