@@ -6,6 +6,8 @@
 //! cargo bench -p wicket --bench counters [-- RECORDS]
 //! ```
 
+mod args;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +16,8 @@ use wicket::counters::Counters;
 use wicket::review::{AdmissionResponse, Operation};
 
 fn main() {
-    let records: u32 = std::env::args()
-        .skip(1)
-        .find(|arg| arg != "--bench")
+    let records: u32 = args::args()
+        .first()
         .map_or(1_000_000, |records| records.parse().expect("RECORDS"));
     let judged = Ok(Decision {
         response: AdmissionResponse {

@@ -7,6 +7,8 @@
 //! cargo bench -p wicket --bench document_index -- REVIEW.json [CALLS]
 //! ```
 
+mod args;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -17,10 +19,7 @@ use wicket::document::Document;
 const ROUNDS: usize = 3;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| arg != "--bench")
-        .collect();
+    let args = args::args();
     let [review_path, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: document_index REVIEW.json [CALLS]");
     };

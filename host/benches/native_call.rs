@@ -9,6 +9,7 @@
 //!
 //! Prints the same figures as `plugin_call` (see `rounds`).
 
+mod args;
 mod native;
 mod rounds;
 
@@ -19,7 +20,7 @@ use crate::native::NativeInjector;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = rounds::args();
+    let args = args::args();
     let [manifest_path, review_path, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: native_call MANIFEST REVIEW.json [CALLS [ROUNDS]]");
     };

@@ -13,6 +13,7 @@
 //! CA kept in TLS_DIR (`TLS_DIR/ca.pem` to trust), and prints `listening on
 //! https://ADDR` when ready, as `wicket serve` does.
 
+mod args;
 mod native;
 
 use std::sync::Arc;
@@ -34,10 +35,7 @@ use crate::native::NativeInjector;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| arg != "--bench")
-        .collect();
+    let args = args::args();
     let [manifest_path, tls_dir] = args.as_slice() else {
         anyhow::bail!("usage: native_serve MANIFEST TLS_DIR");
     };

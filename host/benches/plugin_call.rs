@@ -13,6 +13,7 @@
 //! on the bundled plugins and on a do-nothing baseline to isolate the guest's
 //! share.
 
+mod args;
 mod rounds;
 
 use std::path::Path;
@@ -25,7 +26,7 @@ use wicket::review;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = rounds::args();
+    let args = args::args();
     let [name, wasm, manifest, review_path, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: plugin_call NAME WASM MANIFEST REVIEW.json [CALLS [ROUNDS]]");
     };

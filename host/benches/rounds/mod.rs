@@ -86,14 +86,6 @@ fn compact(json: &[u8]) -> Vec<u8> {
     compacted
 }
 
-/// The arguments, without the `--bench` that `cargo bench` adds.
-pub fn args() -> Vec<String> {
-    std::env::args()
-        .skip(1)
-        .filter(|arg| arg != "--bench")
-        .collect()
-}
-
 /// CALLS and ROUNDS from the arguments after the required ones.
 pub fn counts(rest: &[String]) -> anyhow::Result<(usize, usize)> {
     let calls = rest.first().map_or(Ok(2000), |calls| calls.parse())?;
