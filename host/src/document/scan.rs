@@ -11,9 +11,10 @@
 //! time (word compares; `memchr` for long strings): on that pod this took
 //! the index from 28 to 20 µs indented as the fixture is, and from 16 to
 //! 12 µs compact as the API server sends it, about what serde_json takes
-//! to skim it (`benches/document_index.rs`). The input has been checked as JSON by serde_json before (a
-//! review's object, a manifest's settings), so the scanner only needs to
-//! find structure; on bytes it does not expect it gives up (`None`).
+//! to skim it (`benches/document_index.rs`). The input has been checked as
+//! JSON by serde_json before (a review's object, a manifest's settings), so
+//! the scanner only needs to find structure; on bytes it does not expect it
+//! gives up (`None`).
 
 use std::ops::Range;
 
