@@ -16,7 +16,7 @@ mod generated {
             exports: { default: async },
             // A stale document handle traps the plugin; it never panics the host.
             imports: { default: trappable },
-            with: { "wicket:admission/types.document": crate::plugin::documents::DocumentRef },
+            with: { "wicket:admission/types.document": crate::plugin::document_ref::DocumentRef },
         });
     }
 

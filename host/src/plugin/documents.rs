@@ -7,11 +7,9 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use super::bindings::types::{self, JsonKind, Part};
+use super::document_ref::DocumentRef;
 use super::host::InstanceState;
 use crate::document::{self, Document, Documents, Kind};
-
-/// What a `document` handle in an instance's table refers to.
-pub struct DocumentRef(Arc<Document>);
 
 impl InstanceState {
     /// Hands `documents` and `settings` to the instance as handles for one

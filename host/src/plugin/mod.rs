@@ -3,6 +3,7 @@
 
 mod bindings;
 mod compile;
+mod document_ref;
 mod documents;
 mod epoch;
 mod grant;
