@@ -5,20 +5,9 @@
 
 use crate::__private::Sources;
 use crate::Plugin;
-use crate::bindings::wicket::admission::types::{Part, PluginError, Request, Response};
+use crate::bindings::wicket::admission::types::{PluginError, Request, Response};
+pub use crate::source::Reader;
 use crate::source::Source;
-
-/// A document held by the host, read as the `document` resource is.
-pub trait Reader {
-    /// The JSON text of the value at `pointer`.
-    fn get(&self, pointer: &str) -> Option<String>;
-    /// The value at `pointer`, with its text if at most `inline` bytes.
-    fn part(&self, pointer: &str, inline: u32) -> Option<Part>;
-    /// Each of `names` in the object at `pointer`.
-    fn members(&self, pointer: &str, names: &[String], inline: u32) -> Option<Vec<Option<Part>>>;
-    /// Each element of the array at `pointer`.
-    fn elements(&self, pointer: &str, inline: u32) -> Option<Vec<Part>>;
-}
 
 /// The documents of one review, as readers.
 pub struct Documents<'a> {

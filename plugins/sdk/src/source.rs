@@ -3,6 +3,19 @@
 
 use crate::bindings::wicket::admission::types::{Document, Part};
 
+/// A document held by the host, read as the `document` resource is.
+#[cfg(feature = "native")]
+pub trait Reader {
+    /// The JSON text of the value at `pointer`.
+    fn get(&self, pointer: &str) -> Option<String>;
+    /// The value at `pointer`, with its text if at most `inline` bytes.
+    fn part(&self, pointer: &str, inline: u32) -> Option<Part>;
+    /// Each of `names` in the object at `pointer`.
+    fn members(&self, pointer: &str, names: &[String], inline: u32) -> Option<Vec<Option<Part>>>;
+    /// Each element of the array at `pointer`.
+    fn elements(&self, pointer: &str, inline: u32) -> Option<Vec<Part>>;
+}
+
 /// One document of a review (the object, the stored object, the options or
 /// the settings).
 #[derive(Clone)]
@@ -11,7 +24,7 @@ pub(crate) enum Source<'a> {
     Host(&'a Document),
     /// Read from a host's document natively (benchmarks).
     #[cfg(feature = "native")]
-    Native(&'a dyn crate::native::Reader),
+    Native(&'a dyn Reader),
     /// A copy held by the plugin (native tests).
     #[cfg(any(test, feature = "testing"))]
     Text(std::rc::Rc<Text>),
