@@ -15,10 +15,10 @@ use crate::config::ServeConfig;
 use crate::connections::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::plugin::Runtime;
-use crate::registry::{PluginSet, Registry};
+use crate::registry::{self, PluginSet, Registry};
 use crate::routes::{self, AppState};
 use crate::webhook::register;
-use crate::{connections, ops, tls, watch as folder_watch};
+use crate::{connections, ops, tls};
 
 /// Loads the plugins and serves them until SIGTERM or SIGINT.
 ///
@@ -50,7 +50,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let _follower = folder_watch::follow(registry.clone(), rereads.plugins).with_context(|| {
+    let _follower = registry::follow(registry.clone(), rereads.plugins).with_context(|| {
         format!(
             "watching the plugin folder {}",
             config.plugins_dir.display()

@@ -1,4 +1,5 @@
-//! Following folders: the plugin folder and the certificate files' folders.
+//! Noticing changes in folders: the plugin folder (followed by
+//! `registry::follow`) and the certificate files' folders (by `tls`).
 //! A change (a file written, renamed, removed, a `..data` symlink swapped)
 //! counts once the folder has been quiet for a moment, so a file still being
 //! copied is read whole; a slow periodic recheck catches anything the
@@ -16,12 +17,8 @@ use std::time::Duration;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use crate::registry::Registry;
-
 /// How long a folder must stay quiet before a change counts.
 const QUIET: Duration = Duration::from_millis(250);
-/// How often the plugin folder is rescanned without any notification.
-const RESCAN: Duration = Duration::from_secs(30);
 
 /// Notifications of changes in some folders.
 pub struct DirWatch {
@@ -105,53 +102,4 @@ fn notifier(
             }
         })?;
     Ok((watcher, changed))
-}
-
-/// Starts following `registry`'s folder: reloads on a change, on `wake`
-/// (SIGHUP) and every 30 s. A folder that goes missing keeps what is served
-/// (and `/plugins` says so); once it is back, its new self is watched. The
-/// watcher lives as long as the returned task.
-pub fn follow(
-    registry: Arc<Registry>,
-    wake: Arc<Notify>,
-) -> notify::Result<tokio::task::JoinHandle<()>> {
-    let dir = registry.dir().to_owned();
-    let mut watch = DirWatch::following(&dir)?;
-    Ok(tokio::spawn(async move {
-        let mut missing = false;
-        loop {
-            watch.settled(RESCAN, &wake).await;
-            if missing {
-                // The old watch died with the old folder: arm one on the new
-                // folder before reading it, so no change slips between.
-                match DirWatch::following(&dir) {
-                    Ok(rearmed) => watch = rearmed,
-                    Err(error) => tracing::warn!(%error, "cannot watch the plugin folder again"),
-                }
-            }
-            let reloaded = registry.reload().await;
-            if missing && reloaded.is_ok() {
-                tracing::info!(dir = %dir.display(), "the plugin folder is back");
-            }
-            missing = reloaded.is_err();
-            match reloaded {
-                Ok(changes) => {
-                    if !(changes.loaded.is_empty()
-                        && changes.failed.is_empty()
-                        && changes.removed.is_empty())
-                    {
-                        tracing::info!(
-                            loaded = ?changes.loaded,
-                            failed = changes.failed.len(),
-                            removed = ?changes.removed,
-                            "plugin folder reloaded"
-                        );
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot read the plugin folder; what was loaded keeps serving")
-                }
-            }
-        }
-    }))
 }

@@ -3,6 +3,7 @@
 
 mod bindings;
 mod compile;
+mod deadline;
 mod document_ref;
 mod documents;
 mod epoch;
@@ -20,11 +21,12 @@ mod tls_client;
 
 pub use bindings::types;
 pub use compile::{Origin, digest};
+pub use deadline::wall_bound;
 pub use grant::{GrantError, HostPattern, Outbound, PatternError};
 pub use manifest::{Enforcement, FailurePolicy, Limits, Manifest, ManifestError, Mode};
 pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
 pub use request::to_wit;
-pub use runtime::{Plugin, Runtime, RuntimeConfig, wall_bound};
+pub use runtime::{Plugin, Runtime, RuntimeConfig};
 pub use tls_client::TlsFilesError;

@@ -37,6 +37,7 @@ use wasmtime::{
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, v0_1};
 use super::compile::{self, Compiler};
+use super::deadline::{WALL_HEADROOM, wall_bound};
 use super::epoch::Ticker;
 use super::host::{CapturedOutput, InstanceState, MemoryBudget, MemoryBudgets, MemoryCap};
 use super::legacy;
@@ -49,7 +50,6 @@ use super::tag::LogTag;
 use crate::document::{Document, Documents};
 use crate::review::AdmissionRequest;
 use crate::text::truncate;
-use crate::webhook::spec::WALL_HEADROOM;
 
 /// One plugin's instances may hold at most this fraction of the memory
 /// budget, so a memory-hungry plugin leaves room for the others.
@@ -272,12 +272,6 @@ impl Runtime {
     pub fn forget_unused(&self, in_use: &[&str]) {
         self.compiler.retain(in_use);
     }
-}
-
-/// The wall-clock bound of a review starting now whose plugins may take
-/// `deadline` of their own time: [`WALL_HEADROOM`] more.
-pub fn wall_bound(deadline: Duration) -> Instant {
-    Instant::now() + deadline + WALL_HEADROOM
 }
 
 /// How many long-running calls may run at once: all cores but one, so the

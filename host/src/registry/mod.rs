@@ -11,6 +11,7 @@
 //! settings, pin mismatch) never replaces a served one: the old version keeps
 //! serving and the error is logged and shown by `/plugins`.
 
+mod follow;
 mod load;
 mod pipelines;
 mod scan;
@@ -26,10 +27,11 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 
+pub use follow::follow;
 pub use load::{PluginLoadError, load_plugin};
 pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use scan::PIPELINES_FILE;
-pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, served_path};
+pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, Target, served_path};
 
 use crate::counters::Counters;
 use crate::plugin::{Plugin, Runtime, digest};

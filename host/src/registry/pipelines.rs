@@ -19,9 +19,9 @@ use serde::Deserialize;
 
 use super::scan::PIPELINES_FILE;
 use crate::pipeline::Pipeline;
+use crate::plugin::manifest::webhook::{self, WebhookError, WebhookSpec};
 use crate::plugin::{Enforcement, Mode};
 use crate::served::Served;
-use crate::webhook::spec::{self, WebhookError, WebhookSpec};
 
 /// One pipeline as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -135,7 +135,7 @@ pub fn resolve(
         steps,
         counters: previous.map_or_else(Arc::default, |pipeline| pipeline.counters.clone()),
     };
-    spec::check(
+    webhook::check(
         &spec.webhook,
         spec.mode == Mode::Mutating,
         pipeline.timeout_ms(),

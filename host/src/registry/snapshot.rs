@@ -11,8 +11,23 @@ use super::scan::{PIPELINES_FILE, Stamp};
 use crate::counters::Counters;
 use crate::pipeline::Pipeline;
 use crate::plugin::Mode;
+use crate::plugin::manifest::webhook::WebhookSpec;
 use crate::served::{Served, Source};
-use crate::webhook::Target;
+
+/// Something served that asks the API server for reviews.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// The plugin's or pipeline's name.
+    pub name: &'a str,
+    /// Whether it is served on `/mutate/`.
+    pub mutating: bool,
+    /// Its URL path.
+    pub path: String,
+    /// The longest it may take, which its timeouts must exceed.
+    pub timeout_ms: u64,
+    /// Its `[[webhook]]` entries.
+    pub webhooks: &'a [WebhookSpec],
+}
 
 /// One plugin name in a snapshot.
 #[derive(Clone)]

@@ -15,8 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
 
-use super::spec::{self, Selector, WebhookSpec};
 use crate::plugin::digest;
+use crate::plugin::manifest::webhook::{self as spec, Selector, WebhookSpec};
+use crate::registry::Target;
 
 /// The label every namespace carries with its own name (Kubernetes ≥ 1.22).
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -24,21 +25,6 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 pub const HASH_ANNOTATION: &str = "wicket.dev/configuration-hash";
 /// The domain of every webhook entry's name.
 const DOMAIN: &str = "wicket.dev";
-
-/// Something served that asks the API server for reviews.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    /// The plugin's or pipeline's name.
-    pub name: &'a str,
-    /// Whether it is served on `/mutate/`.
-    pub mutating: bool,
-    /// Its URL path.
-    pub path: String,
-    /// The longest it may take, which its timeouts must exceed.
-    pub timeout_ms: u64,
-    /// Its `[[webhook]]` entries.
-    pub webhooks: &'a [WebhookSpec],
-}
 
 /// How the API server reaches Wicket.
 #[derive(Debug, Clone, PartialEq, Eq)]

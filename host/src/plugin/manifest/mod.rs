@@ -4,13 +4,15 @@
 //! Every field has a default, so a plugin without a manifest is a validating
 //! plugin with `failure-policy = "fail"`, the default limits and `{}` settings.
 
+pub mod webhook;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::grant::{GrantError, Outbound};
-use crate::webhook::spec::{self, WebhookError, WebhookSpec};
+use webhook::{WebhookError, WebhookSpec};
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
 /// `/validate/NAME` accordingly, and never on both.
@@ -268,7 +270,7 @@ impl Manifest {
         {
             return Err(ManifestError::BadDigest);
         }
-        spec::check(
+        webhook::check(
             &file.webhook,
             file.mode == Mode::Mutating,
             file.limits.timeout_ms,

@@ -11,10 +11,10 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::plugin::deadline::WALL_HEADROOM;
 use crate::text::is_dns_label;
 
 /// The API server's ceiling on a webhook's `timeoutSeconds`.
@@ -183,7 +183,7 @@ pub enum WebhookError {
     /// A timeout the API server would not accept, or one that would give up
     /// before the plugin's own deadline.
     #[error(
-        "webhook entry {entry}: timeout-seconds must be between {min} and {MAX_TIMEOUT_SECONDS} (above the {timeout_ms} ms deadline plus 500 ms for queueing)"
+        "webhook entry {entry}: timeout-seconds must be between {min} and {MAX_TIMEOUT_SECONDS} (above the {timeout_ms} ms deadline plus {headroom_ms} ms for queueing)", headroom_ms = WALL_HEADROOM.as_millis()
     )]
     Timeout {
         /// The entry's index.
@@ -197,11 +197,6 @@ pub enum WebhookError {
     #[error("webhook entry {0}: reinvocation-policy is for mutating plugins only")]
     Reinvocation(usize),
 }
-
-/// How long past its deadline a review may take in wall-clock time, waiting
-/// for instance slots and the CPU included, before Wicket gives up on it as
-/// overloaded (503). Webhook timeouts must leave room for it.
-pub const WALL_HEADROOM: Duration = Duration::from_millis(500);
 
 /// The `timeoutSeconds` an entry gets when it sets none: above the plugin's
 /// deadline, with room for queueing and the network, at least 5 s.

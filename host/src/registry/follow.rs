@@ -1,0 +1,62 @@
+//! Following the plugin folder: the registry's reload loop, woken by the
+//! folder's watch, by SIGHUP and by a periodic rescan.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Registry;
+use crate::watch::DirWatch;
+
+/// How often the plugin folder is rescanned without any notification.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// Starts following `registry`'s folder: reloads on a change, on `wake`
+/// (SIGHUP) and every 30 s. A folder that goes missing keeps what is served
+/// (and `/plugins` says so); once it is back, its new self is watched. The
+/// watcher lives as long as the returned task.
+pub fn follow(
+    registry: Arc<Registry>,
+    wake: Arc<Notify>,
+) -> notify::Result<tokio::task::JoinHandle<()>> {
+    let dir = registry.dir().to_owned();
+    let mut watch = DirWatch::following(&dir)?;
+    Ok(tokio::spawn(async move {
+        let mut missing = false;
+        loop {
+            watch.settled(RESCAN, &wake).await;
+            if missing {
+                // The old watch died with the old folder: arm one on the new
+                // folder before reading it, so no change slips between.
+                match DirWatch::following(&dir) {
+                    Ok(rearmed) => watch = rearmed,
+                    Err(error) => tracing::warn!(%error, "cannot watch the plugin folder again"),
+                }
+            }
+            let reloaded = registry.reload().await;
+            if missing && reloaded.is_ok() {
+                tracing::info!(dir = %dir.display(), "the plugin folder is back");
+            }
+            missing = reloaded.is_err();
+            match reloaded {
+                Ok(changes) => {
+                    if !(changes.loaded.is_empty()
+                        && changes.failed.is_empty()
+                        && changes.removed.is_empty())
+                    {
+                        tracing::info!(
+                            loaded = ?changes.loaded,
+                            failed = changes.failed.len(),
+                            removed = ?changes.removed,
+                            "plugin folder reloaded"
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the plugin folder; what was loaded keeps serving")
+                }
+            }
+        }
+    }))
+}
