@@ -117,7 +117,21 @@ async fn warn_and_monitor_let_requests_through_and_say_what_would_have_happened(
         watched.response
     );
 
-    assert!(wicket.log().contains("monitor mode: not enforced"));
+    let log = wicket.log();
+    let watched_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("plugin=watched") && line.contains("uid="))
+        .collect();
+    assert_eq!(
+        watched_lines.len(),
+        1,
+        "one line per review: {watched_lines:?}"
+    );
+    assert!(
+        watched_lines[0].contains(" review ") && watched_lines[0].contains("would=\"patch: "),
+        "the review's line says what monitor mode let through: {}",
+        watched_lines[0]
+    );
     let counters = wicket.plugin("warned").await.unwrap()["counters"].clone();
     assert_eq!(counters["notEnforced"], 1, "{counters}");
     assert_eq!(counters["denials"], 0, "{counters}");

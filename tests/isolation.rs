@@ -157,8 +157,21 @@ async fn a_plugins_own_cap_leaves_slots_for_the_others() {
     let failure_lines = wicket
         .log()
         .lines()
-        .filter(|line| line.contains("WARN") && line.contains("plugin failed"))
+        .filter(|line| line.contains("WARN") && line.contains(" review "))
         .filter(|line| line.contains("plugin=loop") && line.contains("uid=loop-"))
+        .filter(|line| line.contains("cause=\"loop: "))
         .count();
-    assert_eq!(failure_lines, 3, "each failure logged at warn");
+    assert_eq!(
+        failure_lines, 3,
+        "each failed review logged once, at warn, with its cause"
+    );
+    let host_lines = wicket
+        .log()
+        .lines()
+        .filter(|line| line.contains("uid=loop-") && !line.contains("wicket::plugin:"))
+        .count();
+    assert_eq!(
+        host_lines, 3,
+        "one host line per review (the plugin's own log lines aside)"
+    );
 }

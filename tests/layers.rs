@@ -72,7 +72,10 @@ fn the_check_sees_macro_inline_super_and_reexported_edges() {
          bindgen!({ with: { \"x\": crate::p::Doc } });\n",
     );
     write("src/p/mod.rs", "mod doc;\npub use doc::Doc;\n");
-    write("src/p/doc.rs", "pub struct Doc(super::super::a::Generated);\n");
+    write(
+        "src/p/doc.rs",
+        "pub struct Doc(super::super::a::Generated);\n",
+    );
     // Through an inline module's re-export, back to the file itself: no edge.
     write(
         "src/b.rs",
@@ -87,8 +90,16 @@ fn the_check_sees_macro_inline_super_and_reexported_edges() {
     ];
     let cycles = find_cycles(dir.path(), &sources);
     assert_eq!(cycles.len(), 1, "{cycles:?}");
-    assert!(cycles[0].contains("src/a.rs:2 → src/p/doc.rs"), "{}", cycles[0]);
-    assert!(cycles[0].contains("src/p/doc.rs:1 → src/a.rs"), "{}", cycles[0]);
+    assert!(
+        cycles[0].contains("src/a.rs:2 → src/p/doc.rs"),
+        "{}",
+        cycles[0]
+    );
+    assert!(
+        cycles[0].contains("src/p/doc.rs:1 → src/a.rs"),
+        "{}",
+        cycles[0]
+    );
 
     write("src/p/doc.rs", "pub struct Doc;\n");
     assert_eq!(find_cycles(dir.path(), &sources), Vec::<String>::new());
@@ -134,7 +145,10 @@ fn find_cycles(base: &Path, sources: &[PathBuf]) -> Vec<String> {
                 if members.contains(&from) && members.contains(&to) {
                     let shown = |file: usize| {
                         let path = &tree.files[file];
-                        path.strip_prefix(base).unwrap_or(path).display().to_string()
+                        path.strip_prefix(base)
+                            .unwrap_or(path)
+                            .display()
+                            .to_string()
                     };
                     let _ = writeln!(text, "  {}:{} → {}", shown(from), lines[0], shown(to));
                 }
@@ -359,7 +373,13 @@ fn parse_tree(chars: &[char], start: usize, line: &mut usize) -> (usize, Vec<Lea
                 }
             }
             if chars.get(i) == Some(&'*') {
-                return (i + 1, vec![Leaf { path: prefix, binding: None }]);
+                return (
+                    i + 1,
+                    vec![Leaf {
+                        path: prefix,
+                        binding: None,
+                    }],
+                );
             }
             return (i, Vec::new());
         }
@@ -377,7 +397,13 @@ fn parse_tree(chars: &[char], start: usize, line: &mut usize) -> (usize, Vec<Lea
             i = alias_at + alias.len();
             binding = (alias != "_").then_some(alias);
         }
-        return (i, vec![Leaf { path: prefix, binding }]);
+        return (
+            i,
+            vec![Leaf {
+                path: prefix,
+                binding,
+            }],
+        );
     }
 }
 
@@ -391,9 +417,12 @@ fn child_file(file: &Path, name: &str) -> Option<PathBuf> {
         _ if !dir.ends_with("src") && !is_module_file(file) => dir.to_path_buf(),
         _ => dir.join(stem),
     };
-    [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")]
-        .into_iter()
-        .find(|candidate| candidate.exists())
+    [
+        dir.join(format!("{name}.rs")),
+        dir.join(name).join("mod.rs"),
+    ]
+    .into_iter()
+    .find(|candidate| candidate.exists())
 }
 
 /// Whether `file` sits in its parent folder as a module of a `mod.rs`,
@@ -578,7 +607,8 @@ fn raw_string_end(chars: &[char], start: usize) -> Option<usize> {
     if chars.get(open) != Some(&'"') {
         return None;
     }
-    let closes = |at: usize| chars[at] == '"' && (1..=hashes).all(|k| chars.get(at + k) == Some(&'#'));
+    let closes =
+        |at: usize| chars[at] == '"' && (1..=hashes).all(|k| chars.get(at + k) == Some(&'#'));
     let close = (open + 1..chars.len()).find(|&at| closes(at))?;
     Some(close + 1 + hashes)
 }
@@ -611,7 +641,10 @@ fn skip_space(chars: &[char], mut i: usize, line: &mut usize) -> usize {
 }
 
 fn ident_at(chars: &[char], i: usize) -> String {
-    if chars.get(i).is_none_or(|c| !is_ident(*c) || c.is_ascii_digit()) {
+    if chars
+        .get(i)
+        .is_none_or(|c| !is_ident(*c) || c.is_ascii_digit())
+    {
         return String::new();
     }
     chars[i..].iter().take_while(|c| is_ident(**c)).collect()

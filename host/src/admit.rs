@@ -1,5 +1,6 @@
 //! Pure: turning what a plugin answered (or how it failed) into the answer
 //! the API server gets, enforcing the rules the API server itself enforces.
+//! Running the plugin is [`crate::judge`]'s.
 //!
 //! # Guarantees
 //! - A validating plugin never produces a patch; a mutation from one is a
@@ -13,15 +14,13 @@
 //!   allowance with a warning and an audit annotation (`"ignore"`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::document::{Document, Documents};
 use crate::patch::{self, PatchError};
 use crate::plugin::types::{self, Mutation};
-use crate::plugin::{
-    CallError, Enforcement, FailurePolicy, Manifest, Mode, Overload, Plugin, PluginFailure,
-};
-use crate::review::{AdmissionRequest, AdmissionResponse, Status};
+use crate::plugin::{Enforcement, FailurePolicy, Manifest, Mode, PluginFailure};
+use crate::review::{AdmissionResponse, Status};
 use crate::text::{truncate, with_causes};
 
 /// The longest warning kept, in bytes; the API server may cut longer ones.
@@ -71,63 +70,52 @@ pub struct Decision {
     pub response: AdmissionResponse,
     /// What happened.
     pub verdict: Verdict,
-    /// The plugin's failure, when it failed.
-    pub failure: Option<PluginFailure>,
+    /// Each plugin that failed (one at most, but for a pipeline), in order.
+    pub failures: Vec<Failed>,
+    /// What `enforcement = "monitor"` let through (`deny: ...; patch: ...`),
+    /// for the review's log line.
+    pub not_enforced: Option<String>,
     /// The plugins' own time (CPU and their own I/O waits): the rest of a
     /// review's time is the host's.
     pub plugin_time: Duration,
 }
 
-/// Runs `plugin` on `request` and decides the answer: the one review step
-/// that `wicket serve` and `wicket check` share. A host too busy to run the
-/// plugin by `wall_bound` is an [`Overload`], not a decision.
-pub async fn judge(
-    plugin: &Plugin,
-    request: &AdmissionRequest<'_>,
-    documents: &Documents,
-    wall_bound: Instant,
-) -> Result<Decision, Overload> {
-    let reviewed = plugin.review(request, documents, wall_bound).await;
-    let answer = match reviewed.answer {
-        Ok(answer) => Ok(answer),
-        Err(CallError::Plugin(failure)) => Err(failure),
-        Err(CallError::Overloaded(overload)) => return Err(overload),
-    };
-    let decision = decide(plugin.name(), plugin.manifest(), documents, answer);
-    let mut decision = enforce(
-        plugin.name(),
-        plugin.manifest().enforcement,
-        &request.uid,
-        decision,
-    );
-    decision.plugin_time = reviewed.own_time;
-    if let Some(failure) = &decision.failure {
-        tracing::warn!(
-            plugin = %plugin.name(),
-            uid = %request.uid,
-            verdict = decision.verdict.as_str(),
-            cause = %failure,
-            "plugin failed"
-        );
+impl Decision {
+    /// The first plugin failure, the one the counters count.
+    pub fn failure(&self) -> Option<&PluginFailure> {
+        self.failures.first().map(|failed| &failed.failure)
     }
-    Ok(decision)
+
+    /// Each failure as `PLUGIN: CAUSE`, for the review's log line.
+    pub fn causes(&self) -> Option<String> {
+        let causes: Vec<String> = self
+            .failures
+            .iter()
+            .map(|failed| format!("{}: {}", failed.plugin, failed.failure))
+            .collect();
+        (!causes.is_empty()).then(|| causes.join("; "))
+    }
+}
+
+/// A plugin that failed, and how.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The plugin's name.
+    pub plugin: String,
+    /// How it failed.
+    pub failure: PluginFailure,
 }
 
 /// Applies the plugin's or pipeline's `enforcement` to its decision. A
 /// failure is left to the failure policy; `warn` lets a denial through as a
 /// warning and a `would-deny` audit annotation; `monitor` lets everything
-/// through unchanged, with `would-deny` or `would-patch` annotations and a
-/// log line.
-pub fn enforce(
-    name: &str,
-    enforcement: Enforcement,
-    uid: &str,
-    mut decision: Decision,
-) -> Decision {
+/// through unchanged, with `would-deny` or `would-patch` annotations, and
+/// says what it let through in [`Decision::not_enforced`].
+pub fn enforce(enforcement: Enforcement, mut decision: Decision) -> Decision {
     let denied = decision.verdict == Verdict::Denied;
     match enforcement {
         Enforcement::Deny => return decision,
-        _ if decision.failure.is_some() => return decision,
+        _ if !decision.failures.is_empty() => return decision,
         Enforcement::Warn if denied => {
             let message = let_denial_through(&mut decision.response);
             decision
@@ -154,7 +142,9 @@ pub fn enforce(
                     .insert("would-patch".into(), summary);
             }
             if !would.is_empty() {
-                tracing::info!(plugin = %name, %uid, would = %would.join("; "), "monitor mode: not enforced");
+                // A pipeline's steps may have said what they let through.
+                would.extend(decision.not_enforced.take());
+                decision.not_enforced = Some(would.join("; "));
                 decision.verdict = Verdict::Monitored;
             }
         }
@@ -206,7 +196,8 @@ pub fn decide(
                 Verdict::Denied
             },
             response: with_plugin_name(name, response),
-            failure: None,
+            failures: Vec::new(),
+            not_enforced: None,
             plugin_time: Duration::ZERO,
         },
         Err(failure) => failed(name, manifest.failure_policy, failure),
@@ -396,7 +387,11 @@ fn failed(name: &str, policy: FailurePolicy, failure: PluginFailure) -> Decision
     Decision {
         response,
         verdict,
-        failure: Some(failure),
+        failures: vec![Failed {
+            plugin: name.to_owned(),
+            failure,
+        }],
+        not_enforced: None,
         plugin_time: Duration::ZERO,
     }
 }
@@ -555,7 +550,7 @@ mod tests {
         };
         let decision = decide_on(POD_CREATE, &small, Ok(answer));
         assert!(matches!(
-            decision.failure,
+            decision.failure(),
             Some(PluginFailure::OutputTooLarge {
                 size: 2048,
                 limit: 1024
@@ -574,9 +569,7 @@ mod tests {
             ..allow()
         };
         let warned = enforce(
-            "p",
             Enforcement::Warn,
-            "u",
             decide_on(POD_CREATE, &mutating, Ok(denial())),
         );
         assert_eq!(warned.verdict, Verdict::Warned);
@@ -591,21 +584,22 @@ mod tests {
         );
         // A patch still applies in warn mode.
         let patched = enforce(
-            "p",
             Enforcement::Warn,
-            "u",
             decide_on(POD_CREATE, &mutating, Ok(add_label())),
         );
         assert!(patched.response.patch.is_some());
 
         let monitored = enforce(
-            "p",
             Enforcement::Monitor,
-            "u",
             decide_on(POD_CREATE, &mutating, Ok(add_label())),
         );
         assert_eq!(monitored.verdict, Verdict::Monitored);
         assert!(monitored.response.patch.is_none());
+        let said = monitored.not_enforced.as_deref().unwrap_or_default();
+        assert!(
+            said.starts_with("patch: ") && said.contains("/metadata/labels/x"),
+            "{said}"
+        );
         assert!(
             monitored.response.audit_annotations["would-patch"].contains("/metadata/labels/x"),
             "{:?}",
@@ -613,9 +607,7 @@ mod tests {
         );
         // Failures stay with the failure policy.
         let failed = enforce(
-            "p",
             Enforcement::Monitor,
-            "u",
             decide_on(POD_CREATE, &mutating, Err(PluginFailure::Trap("x".into()))),
         );
         assert_eq!(failed.verdict, Verdict::FailedClosed);

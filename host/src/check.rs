@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::admit;
 use crate::document::Documents;
+use crate::judge::judge;
 use crate::plugin::{Overload, Plugin, Runtime, RuntimeConfig};
 use crate::registry::{load_plugin, served_path};
 use crate::review::{self, DecodeError};
@@ -95,7 +95,7 @@ impl Standalone {
         let review = review::decode(body).map_err(JudgeError::BadReview)?;
         let plugin = &self.plugin;
         let documents = Documents::of(&review.request);
-        let decision = admit::judge(plugin, &review.request, &documents, plugin.wall_bound())
+        let decision = judge(plugin, &review.request, &documents, plugin.wall_bound())
             .await
             .map_err(JudgeError::Overloaded)?;
         Ok(review::encode(

@@ -167,7 +167,7 @@ impl Counters {
         let Ok(decision) = judged else {
             return;
         };
-        if let Some(failure) = &decision.failure {
+        if let Some(failure) = decision.failure() {
             self.failures[failure.cause() as usize].fetch_add(1, Ordering::Relaxed);
         }
         let plugin_time = decision.plugin_time.min(elapsed);

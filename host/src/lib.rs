@@ -17,6 +17,7 @@ pub mod connections;
 pub mod counters;
 pub mod document;
 pub mod fault;
+pub mod judge;
 pub mod manifests;
 pub mod metrics;
 pub mod ops;

@@ -25,12 +25,12 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::admit::{self, Decision, Verdict};
+use crate::admit::{self, Decision, Failed, Verdict};
 use crate::counters::Counters;
 use crate::document::Documents;
 use crate::fault::{HostError, PipelineFault};
 use crate::patch;
-use crate::plugin::{Enforcement, Mode, PluginFailure};
+use crate::plugin::{Enforcement, Mode};
 use crate::review::{AdmissionRequest, AdmissionResponse, Status};
 use crate::served::Served;
 
@@ -81,7 +81,7 @@ impl Pipeline {
                 Mode::Mutating => self.mutate(request, documents, wall_bound).await,
                 Mode::Validating => self.validate(request, documents, wall_bound).await,
             }
-            .map(|decision| admit::enforce(&self.name, self.enforcement, &request.uid, decision))
+            .map(|decision| admit::enforce(self.enforcement, decision))
         };
         self.counters.counted(request.operation, judging).await
     }
@@ -209,7 +209,9 @@ struct Merged {
     warnings: Vec<String>,
     audit_annotations: BTreeMap<String, String>,
     failed_open: bool,
-    failure: Option<PluginFailure>,
+    failures: Vec<Failed>,
+    /// What steps in monitor mode let through, each `PLUGIN: ...`.
+    not_enforced: Vec<String>,
     /// Whether the steps ran at once (validating) rather than in turn.
     at_once: bool,
     /// The steps' own time: the longest when they ran at once, else the sum.
@@ -225,8 +227,9 @@ impl Merged {
                 .insert(prefixed_key(plugin, key), value.clone());
         }
         self.failed_open |= decision.verdict == Verdict::FailedOpen;
-        if self.failure.is_none() {
-            self.failure = decision.failure.clone();
+        self.failures.extend(decision.failures.iter().cloned());
+        if let Some(let_through) = &decision.not_enforced {
+            self.not_enforced.push(format!("{plugin}: {let_through}"));
         }
         self.plugin_time = match self.at_once {
             true => self.plugin_time.max(decision.plugin_time),
@@ -252,7 +255,8 @@ impl Merged {
                 audit_annotations: self.audit_annotations,
             },
             verdict,
-            failure: self.failure,
+            failures: self.failures,
+            not_enforced: (!self.not_enforced.is_empty()).then(|| self.not_enforced.join("; ")),
             plugin_time: self.plugin_time,
         }
     }

@@ -102,7 +102,7 @@ async fn readyz() -> Response {
 }
 
 async fn unknown_route() -> Response {
-    Refusal::NoRoute.into_response()
+    refuse(Refusal::NoRoute)
 }
 
 /// What a review path runs.
@@ -130,19 +130,17 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
         Lookup::Plugin(served) => Target::Plugin(served.clone()),
         Lookup::Pipeline(pipeline) => Target::Pipeline(pipeline.clone()),
         Lookup::OtherPath(served_mode) => {
-            return Refusal::OtherPath {
+            return refuse(Refusal::OtherPath {
                 path: served_path(served_mode, name),
                 mode: served_mode,
-            }
-            .into_response();
+            });
         }
         Lookup::Unknown => {
-            return Refusal::UnknownPlugin {
+            return refuse(Refusal::UnknownPlugin {
                 name: name.to_owned(),
                 served: snapshot.served_paths(),
                 not_loaded: snapshot.refused().contains_key(name),
-            }
-            .into_response();
+            });
         }
     };
     drop(snapshot);
@@ -152,16 +150,16 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
         Ok(reserved) => reserved,
         Err(error) => {
             body::discard(request.into_body(), state.bodies.max_body_bytes()).await;
-            return Refusal::Body(error).into_response();
+            return refuse(Refusal::Body(error));
         }
     };
     let body = match body::read(request.into_body(), state.bodies.max_body_bytes()).await {
         Ok(body) => body,
-        Err(error) => return Refusal::Body(error).into_response(),
+        Err(error) => return refuse(Refusal::Body(error)),
     };
     let review = match review::decode(&body) {
         Ok(review) => review,
-        Err(err) => return Refusal::BadReview(err).into_response(),
+        Err(err) => return refuse(Refusal::BadReview(err)),
     };
     let wall_bound = plugin::wall_bound(target.deadline());
     let documents = Documents::of(&review.request);
@@ -176,12 +174,11 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     let decision = match judged {
         Ok(decision) => decision,
         Err(error) => {
-            return Refusal::Host {
+            return refuse(Refusal::Host {
                 name: name.to_owned(),
                 uid: review.request.uid.to_string(),
                 error,
-            }
-            .into_response();
+            });
         }
     };
     log_review(name, &review.request, &decision, started);
@@ -189,23 +186,33 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
 }
 
-/// The one log line per review.
+/// The one log line per review: at warn when a plugin failed (naming each
+/// with its cause), with what monitor mode let through.
 fn log_review(name: &str, request: &AdmissionRequest<'_>, decision: &Decision, started: Instant) {
-    let cause = decision.failure.as_ref().map(ToString::to_string);
-    tracing::info!(
-        plugin = %name,
-        uid = %request.uid,
-        kind = %request.kind.kind,
-        namespace = %request.namespace,
-        name = %request.display_name(),
-        operation = %request.operation.as_str(),
-        dry_run = request.dry_run,
-        verdict = %decision.verdict.as_str(),
-        patch_bytes = decision.response.patch.as_ref().map_or(0, Vec::len),
-        duration_us = started.elapsed().as_micros() as u64,
-        cause,
-        "review"
-    );
+    macro_rules! review {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                plugin = %name,
+                uid = %request.uid,
+                kind = %request.kind.kind,
+                namespace = %request.namespace,
+                name = %request.display_name(),
+                operation = %request.operation.as_str(),
+                dry_run = request.dry_run,
+                verdict = %decision.verdict.as_str(),
+                patch_bytes = decision.response.patch.as_ref().map_or(0, Vec::len),
+                duration_us = started.elapsed().as_micros() as u64,
+                cause = decision.causes(),
+                would = decision.not_enforced.as_deref(),
+                "review"
+            )
+        };
+    }
+    match decision.failures.is_empty() {
+        true => review!(tracing::Level::INFO),
+        false => review!(tracing::Level::WARN),
+    }
 }
 
 /// A 503 that asks the client to retry in a second (the API server itself
@@ -239,9 +246,11 @@ enum Refusal {
     },
 }
 
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let (status, body) = match self {
+impl Refusal {
+    /// The status and the JSON body: pure, so that [`refuse`] logs a refusal
+    /// once and tests can convert one without logging.
+    fn parts(&self) -> (StatusCode, serde_json::Value) {
+        match self {
             Refusal::NoRoute => (
                 StatusCode::NOT_FOUND,
                 json!({"error": "no such route: reviews are served at /mutate/{name} and /validate/{name}"}),
@@ -273,7 +282,7 @@ impl IntoResponse for Refusal {
                 )
             }
             Refusal::BadReview(err) => {
-                (StatusCode::BAD_REQUEST, json!({"error": with_causes(&err)}))
+                (StatusCode::BAD_REQUEST, json!({"error": with_causes(err)}))
             }
             Refusal::Body(error) => {
                 let status = match error {
@@ -290,46 +299,58 @@ impl IntoResponse for Refusal {
             }
             Refusal::Host {
                 name,
-                uid,
                 error: HostError::Overloaded(overload),
-            } => {
-                // The one line for this review: it names the review.
-                tracing::warn!(plugin = %name, %uid, cause = %overload, "review shed: overloaded");
-                let error = format!("wicket is overloaded: {name}: {overload}");
-                return with_retry_after((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({ "error": error })),
-                ));
-            }
+                ..
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": format!("wicket is overloaded: {name}: {overload}") }),
+            ),
             Refusal::Host {
-                name,
-                uid,
                 error: HostError::Pipeline(fault),
-            } => {
-                let cause = with_causes(&fault);
-                tracing::error!(pipeline = %name, %uid, %cause, "review failed: host fault");
-                let error = format!("wicket failed to answer: {cause}");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(json!({ "error": error })),
-                )
-                    .into_response();
-            }
-        };
-        // One line per refused request: a 404 is an ordinary miss, a bad
-        // body may be a misconfigured or hostile client.
-        let error = body["error"].as_str().unwrap_or_default();
-        match status {
-            StatusCode::NOT_FOUND => {
-                tracing::info!(status = status.as_u16(), %error, "request refused")
-            }
-            _ => tracing::warn!(status = status.as_u16(), %error, "request refused"),
+                ..
+            } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": format!("wicket failed to answer: {}", with_causes(fault)) }),
+            ),
         }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
         match status {
             StatusCode::SERVICE_UNAVAILABLE => with_retry_after((status, axum::Json(body))),
             _ => (status, axum::Json(body)).into_response(),
         }
     }
+}
+
+/// Answers a request that was not reviewed, with its one log line: a 404 is
+/// an ordinary miss, a bad body may be a misconfigured or hostile client, a
+/// host failure names the review it failed.
+fn refuse(refusal: Refusal) -> Response {
+    let (status, body) = refusal.parts();
+    let error = body["error"].as_str().unwrap_or_default();
+    match &refusal {
+        Refusal::Host {
+            name,
+            uid,
+            error: HostError::Overloaded(overload),
+        } => tracing::warn!(plugin = %name, %uid, cause = %overload, "review shed: overloaded"),
+        Refusal::Host {
+            name,
+            uid,
+            error: HostError::Pipeline(fault),
+        } => {
+            tracing::error!(pipeline = %name, %uid, cause = %with_causes(fault), "review failed: host fault")
+        }
+        _ if status == StatusCode::NOT_FOUND => {
+            tracing::info!(status = status.as_u16(), %error, "request refused")
+        }
+        _ => tracing::warn!(status = status.as_u16(), %error, "request refused"),
+    }
+    refusal.into_response()
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::admit::{self, Decision};
+use crate::admit::Decision;
 use crate::counters::Counters;
 use crate::document::Documents;
 use crate::fault::HostError;
+use crate::judge::judge;
 use crate::plugin::Plugin;
 use crate::review::AdmissionRequest;
 
@@ -36,7 +37,7 @@ impl Served {
         documents: &Documents,
         wall_bound: Instant,
     ) -> Result<Decision, HostError> {
-        let judging = admit::judge(&self.plugin, request, documents, wall_bound);
+        let judging = judge(&self.plugin, request, documents, wall_bound);
         self.counters
             .counted(request.operation, async { Ok(judging.await?) })
             .await
