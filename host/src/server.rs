@@ -50,12 +50,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let _follower = registry::follow(registry.clone(), rereads.plugins).with_context(|| {
-        format!(
-            "watching the plugin folder {}",
-            config.plugins_dir.display()
-        )
-    })?;
+    let _follower =
+        registry::follow::start(registry.clone(), rereads.plugins).with_context(|| {
+            format!(
+                "watching the plugin folder {}",
+                config.plugins_dir.display()
+            )
+        })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -2,6 +2,7 @@
 //! in, and the runtime that loads and calls them.
 
 mod bindings;
+mod call;
 mod compile;
 mod deadline;
 mod document_ref;
@@ -11,15 +12,18 @@ mod grant;
 mod host;
 mod legacy;
 pub mod manifest;
+mod memory;
 mod meter;
 mod outbound;
 mod outcome;
+mod output;
 mod request;
 mod runtime;
 mod tag;
 mod tls_client;
 
 pub use bindings::types;
+pub use call::Plugin;
 pub use compile::{Origin, digest};
 pub use deadline::wall_bound;
 pub use grant::{GrantError, HostPattern, Outbound, PatternError};
@@ -28,5 +32,5 @@ pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
 pub use request::to_wit;
-pub use runtime::{Plugin, Runtime, RuntimeConfig};
+pub use runtime::{Runtime, RuntimeConfig};
 pub use tls_client::TlsFilesError;

@@ -16,7 +16,7 @@ const RESCAN: Duration = Duration::from_secs(30);
 /// (SIGHUP) and every 30 s. A folder that goes missing keeps what is served
 /// (and `/plugins` says so); once it is back, its new self is watched. The
 /// watcher lives as long as the returned task.
-pub fn follow(
+pub fn start(
     registry: Arc<Registry>,
     wake: Arc<Notify>,
 ) -> notify::Result<tokio::task::JoinHandle<()>> {

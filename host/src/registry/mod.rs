@@ -11,7 +11,7 @@
 //! settings, pin mismatch) never replaces a served one: the old version keeps
 //! serving and the error is logged and shown by `/plugins`.
 
-mod follow;
+pub mod follow;
 mod load;
 mod pipelines;
 mod scan;
@@ -27,7 +27,6 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 
-pub use follow::follow;
 pub use load::{PluginLoadError, load_plugin};
 pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use scan::PIPELINES_FILE;
