@@ -89,7 +89,7 @@ impl Metrics {
         );
         registry.register(
             "wicket_requests_refused",
-            "Requests to the webhook port answered with an error status, by status (400 bad review, 404 unknown path, 408 slow body, 413 body too large, 503 overloaded)",
+            "Requests to the webhook port answered with an error status, by status (400 bad review, 404 unknown path, 408 slow body, 413 body too large, 500 host fault, 503 overloaded)",
             host.refused.clone(),
         );
         registry.register(

@@ -54,7 +54,7 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
         "contract": served.map(|served| served.plugin.contract()),
         "mode": manifest.map(|manifest| manifest.mode.as_str()),
-        "failurePolicy": manifest.map(|manifest| format!("{:?}", manifest.failure_policy).to_lowercase()),
+        "failurePolicy": manifest.map(|manifest| manifest.failure_policy.as_str()),
         "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
         "limits": manifest.map(|manifest| json!({
             "timeoutMs": manifest.limits.timeout_ms,

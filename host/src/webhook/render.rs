@@ -175,13 +175,15 @@ fn entry(
                 })
                 .collect()
         }),
-        match_policy: webhook.match_policy.map(|policy| format!("{policy:?}")),
+        match_policy: webhook
+            .match_policy
+            .map(|policy| policy.as_str().to_owned()),
         timeout_seconds: Some(i32::try_from(timeout).unwrap_or(i32::MAX)),
-        side_effects: format!("{:?}", webhook.side_effects),
+        side_effects: webhook.side_effects.as_str().to_owned(),
         reinvocation_policy: webhook
             .reinvocation_policy
-            .map(|policy| format!("{policy:?}")),
-        failure_policy: Some(format!("{:?}", webhook.failure_policy)),
+            .map(|policy| policy.as_str().to_owned()),
+        failure_policy: Some(webhook.failure_policy.as_str().to_owned()),
     }
 }
 

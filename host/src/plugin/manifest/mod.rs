@@ -56,6 +56,16 @@ pub enum FailurePolicy {
     Ignore,
 }
 
+impl FailurePolicy {
+    /// As the manifest spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fail => "fail",
+            FailurePolicy::Ignore => "ignore",
+        }
+    }
+}
+
 /// What Wicket does with a plugin's (or pipeline's) verdict: enforce it,
 /// or roll a new policy out by letting requests through while reporting
 /// what it would have done.

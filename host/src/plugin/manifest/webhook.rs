@@ -122,6 +122,16 @@ pub enum MatchPolicy {
     Equivalent,
 }
 
+impl MatchPolicy {
+    /// As the API server spells it: what is applied, whatever the variant is named.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchPolicy::Exact => "Exact",
+            MatchPolicy::Equivalent => "Equivalent",
+        }
+    }
+}
+
 /// Side effects, as the API server's v1 API accepts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum SideEffects {
@@ -130,6 +140,16 @@ pub enum SideEffects {
     None,
     /// Side effects only outside dry runs.
     NoneOnDryRun,
+}
+
+impl SideEffects {
+    /// As the API server spells it: what is applied, whatever the variant is named.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SideEffects::None => "None",
+            SideEffects::NoneOnDryRun => "NoneOnDryRun",
+        }
+    }
 }
 
 /// Reinvocation of a mutating webhook.
@@ -141,6 +161,16 @@ pub enum ReinvocationPolicy {
     IfNeeded,
 }
 
+impl ReinvocationPolicy {
+    /// As the API server spells it: what is applied, whatever the variant is named.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReinvocationPolicy::Never => "Never",
+            ReinvocationPolicy::IfNeeded => "IfNeeded",
+        }
+    }
+}
+
 /// What the API server does when the webhook cannot be reached or answers
 /// with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -150,6 +180,16 @@ pub enum ApiServerFailurePolicy {
     Fail,
     /// Let the request through.
     Ignore,
+}
+
+impl ApiServerFailurePolicy {
+    /// As the API server spells it: what is applied, whatever the variant is named.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiServerFailurePolicy::Fail => "Fail",
+            ApiServerFailurePolicy::Ignore => "Ignore",
+        }
+    }
 }
 
 const OPERATIONS: [&str; 5] = ["CREATE", "UPDATE", "DELETE", "CONNECT", "*"];
@@ -311,6 +351,29 @@ fn check_requirement(requirement: &Requirement) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spellings_are_what_the_manifest_reads() {
+        fn reads_back<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+            value: T,
+            spelled: &str,
+        ) {
+            let read: T = serde_json::from_value(serde_json::json!(spelled)).unwrap();
+            assert_eq!(read, value, "{spelled}");
+        }
+        for policy in [MatchPolicy::Exact, MatchPolicy::Equivalent] {
+            reads_back(policy, policy.as_str());
+        }
+        for effects in [SideEffects::None, SideEffects::NoneOnDryRun] {
+            reads_back(effects, effects.as_str());
+        }
+        for policy in [ReinvocationPolicy::Never, ReinvocationPolicy::IfNeeded] {
+            reads_back(policy, policy.as_str());
+        }
+        for policy in [ApiServerFailurePolicy::Fail, ApiServerFailurePolicy::Ignore] {
+            reads_back(policy, policy.as_str());
+        }
+    }
 
     fn parse(toml_text: &str) -> Vec<WebhookSpec> {
         #[derive(Deserialize)]
