@@ -158,9 +158,6 @@ impl ClientTls {
         let stream = tokio::time::timeout(connect_timeout, connect)
             .await
             .map_err(|_| HttpError::ConnectionTimeout)??;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        let driver = tokio::spawn(connection);
         // The request line carries the path only; the host goes in `Host`.
         let path = request
             .uri()
@@ -170,11 +167,15 @@ impl ClientTls {
             .path_and_query(path)
             .build()
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let mut driver = Driver(tokio::spawn(connection));
+        // A timed-out or failed request drops `driver`, ending its connection.
         let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)??;
         let io: Io = Box::new(async move {
-            match driver.await {
+            match (&mut driver.0).await {
                 Ok(result) => result.map_err(HttpError::from),
                 Err(_cancelled) => Ok(()),
             }
@@ -183,6 +184,17 @@ impl ClientTls {
             response.map(|body| body.map_err(HttpError::from).boxed_unsync()),
             io,
         ))
+    }
+}
+
+/// An outbound connection's task, aborted when dropped: a request given up
+/// on (timed out, failed, or its plugin's call ended) must not leave its
+/// connection running.
+struct Driver(tokio::task::JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
