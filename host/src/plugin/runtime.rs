@@ -179,12 +179,13 @@ impl Runtime {
                 Err(_) => return Err(LoadError::WrongWorld(WasmError(err))),
             },
         };
-        let outbound = manifest
-            .outbound
-            .clone()
-            .map(Access::load)
-            .transpose()?
-            .map(Arc::new);
+        // Reading the grant's PEM files: off the async workers.
+        let outbound = match manifest.outbound.clone() {
+            Some(grant) => Some(Arc::new(
+                tokio::task::spawn_blocking(move || Access::load(grant)).await??,
+            )),
+            None => None,
+        };
         let plugin = Plugin {
             name: name.into(),
             digest,

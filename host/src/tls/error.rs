@@ -51,6 +51,9 @@ pub enum TlsError {
     /// The Secret could not be read or written.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The task loading the certificate ended without an answer.
+    #[error("the certificate could not be loaded")]
+    Stopped(#[source] tokio::task::JoinError),
     /// A Secret source without a client for the API server.
     #[error("--cert-secret needs credentials for the API server")]
     NoClient,

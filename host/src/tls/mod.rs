@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinError;
 
 use crate::watch::DirWatch;
 use authority::Material;
@@ -113,14 +114,20 @@ pub struct Keeper {
 }
 
 enum Source {
+    /// On this machine: read (and written) with blocking file calls.
+    Local(LocalSource),
+    Secret {
+        secret: Box<CertSecret>,
+        served: Option<Material>,
+    },
+}
+
+/// A certificate source on this machine's files.
+enum LocalSource {
     Files(CertFiles),
     SelfSigned {
         dir: PathBuf,
         names: Vec<String>,
-        served: Option<Material>,
-    },
-    Secret {
-        secret: Box<CertSecret>,
         served: Option<Material>,
     },
 }
@@ -132,17 +139,21 @@ pub async fn start(
     client_ca: Option<&Path>,
     client: Option<kube::Client>,
 ) -> Result<Tls, TlsError> {
-    let (mut source, trust_file) = match source {
+    let (source, trust_file) = match source {
         TlsSource::Files { cert, key, ca } => (
-            Source::Files(CertFiles::new(cert.clone(), key.clone(), ca.clone())),
+            Source::Local(LocalSource::Files(CertFiles::new(
+                cert.clone(),
+                key.clone(),
+                ca.clone(),
+            ))),
             None,
         ),
         TlsSource::SelfSigned { dir, names } => (
-            Source::SelfSigned {
+            Source::Local(LocalSource::SelfSigned {
                 dir: dir.clone(),
                 names: names.clone(),
                 served: None,
-            },
+            }),
             Some(dir.join(dir::TRUST_FILE)),
         ),
         TlsSource::Secret {
@@ -161,7 +172,8 @@ pub async fn start(
             )
         }
     };
-    let first = source.load().await?;
+    let (source, first) = source.load().await.map_err(TlsError::Stopped)?;
+    let first = first?;
     let live = Arc::new(LiveCert::new(first.key));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -181,13 +193,15 @@ pub async fn start(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let (trust_sender, trust_receiver) = watch::channel(first.trust);
     let changes = match &source {
-        Source::Files(files) => DirWatch::new(&files.folders()).unwrap_or_else(|error| {
-            tracing::error!(
-                error = %crate::text::with_causes(&TlsError::Watch(error)),
-                "certificate changes are picked up on SIGHUP and every minute only"
-            );
-            DirWatch::periodic()
-        }),
+        Source::Local(LocalSource::Files(files)) => {
+            DirWatch::new(&files.folders()).unwrap_or_else(|error| {
+                tracing::error!(
+                    error = %crate::text::with_causes(&TlsError::Watch(error)),
+                    "certificate changes are picked up on SIGHUP and every minute only"
+                );
+                DirWatch::periodic()
+            })
+        }
         _ => DirWatch::periodic(),
     };
     Ok(Tls {
@@ -204,11 +218,34 @@ pub async fn start(
 }
 
 impl Source {
-    /// The pair to serve now and the trust bundle.
-    async fn load(&mut self) -> Result<Loaded, TlsError> {
+    /// The pair to serve now and the trust bundle. Reading files, `fsync`
+    /// and key generation run on a blocking thread, never on an async
+    /// worker that serves reviews: a local source goes there and comes back.
+    async fn load(self) -> Result<(Source, Result<Loaded, TlsError>), JoinError> {
         match self {
-            Source::Files(files) => files.read(),
-            Source::SelfSigned { dir, names, served } => {
+            Source::Local(mut local) => {
+                tokio::task::spawn_blocking(move || {
+                    let loaded = local.load();
+                    (Source::Local(local), loaded)
+                })
+                .await
+            }
+            Source::Secret { secret, mut served } => {
+                let loaded = match secret.load().await {
+                    Ok(material) => loaded(material, &mut served),
+                    Err(error) => Err(error.into()),
+                };
+                Ok((Source::Secret { secret, served }, loaded))
+            }
+        }
+    }
+}
+
+impl LocalSource {
+    fn load(&mut self) -> Result<Loaded, TlsError> {
+        match self {
+            LocalSource::Files(files) => files.read(),
+            LocalSource::SelfSigned { dir, names, served } => {
                 let stored = dir::read(dir)?;
                 let now = SystemTime::now();
                 let (material, reissued) = authority::refresh(stored.as_ref(), names, now)?;
@@ -218,7 +255,6 @@ impl Source {
                 }
                 loaded(material, served)
             }
-            Source::Secret { secret, served } => loaded(secret.load().await?, served),
         }
     }
 }
@@ -239,16 +275,26 @@ fn loaded(material: Material, served: &mut Option<Material>) -> Result<Loaded, T
 
 impl Keeper {
     /// Reloads or renews the certificate when the files change, on `wake`
-    /// (SIGHUP) and periodically; runs until the process ends. A failure is
+    /// (SIGHUP) and periodically, until the task running it is stopped. A failure is
     /// logged and the current certificate keeps serving.
-    pub async fn run(mut self, wake: Arc<Notify>) {
+    pub async fn run(self, wake: Arc<Notify>) {
         let period = match &self.source {
-            Source::Files(_) => FILES_RECHECK,
-            Source::SelfSigned { .. } | Source::Secret { .. } => RENEWAL_CHECK,
+            Source::Local(LocalSource::Files(_)) => FILES_RECHECK,
+            Source::Local(LocalSource::SelfSigned { .. }) | Source::Secret { .. } => RENEWAL_CHECK,
         };
+        let mut source = self.source;
         loop {
             self.changes.settled(period, &wake).await;
-            match self.source.load().await {
+            let loaded;
+            (source, loaded) = match source.load().await {
+                Ok(done) => done,
+                Err(error) => {
+                    // A panic, or the runtime shutting down: no source to go on with.
+                    tracing::error!(%error, "the certificate keeper stopped");
+                    return;
+                }
+            };
+            match loaded {
                 Ok(Loaded {
                     key,
                     trust,
