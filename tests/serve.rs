@@ -1,10 +1,14 @@
 //! The admission protocol through the real binary over real HTTPS: captured
 //! fixtures, request fields, bad input, load-time refusals, health.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use wicket_tests::pki::TestCa;
+use wicket_tests::raw::PATIENCE;
 use wicket_tests::{
-    Client, PluginDir, Wicket, apply, eventually, fixture, fixture_names, misbehave, test_plugin,
+    Client, PluginDir, Wicket, apply, eventually, fixture, fixture_names, misbehave,
+    slow_to_compile, test_plugin,
 };
 
 const LABEL: &str = "wicket.dev/touched";
@@ -523,4 +527,33 @@ async fn readiness_tells_the_truth_about_the_folder_and_the_drain() {
     assert_eq!(ready["reason"], "draining: shutting down");
     let answer = in_flight.await.unwrap().unwrap();
     assert_eq!(answer.status, 200, "the review in flight is answered");
+}
+
+/// SIGTERM while a reload compiles a large component (about 35 s on this
+/// machine's two cores): the compile is abandoned, not awaited, and the
+/// process exits within its 20 s shutdown grace.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_slow_compile_exits_within_the_grace() {
+    let plugins = PluginDir::new();
+    let folder = plugins.path().to_owned();
+    let mut wicket = Wicket::start(plugins).unwrap();
+    let slow = slow_to_compile(400, 4000);
+    std::fs::write(folder.join(".slow.wasm"), &slow).unwrap();
+    std::fs::rename(folder.join(".slow.wasm"), folder.join("slow.wasm")).unwrap();
+    eventually("the reload compiling it", PATIENCE, async || {
+        wicket.log().contains("compiling a component").then_some(())
+    })
+    .await;
+    wicket.signal("TERM");
+    let grace = Duration::from_secs(20);
+    eventually("the process gone within its grace", grace, async || {
+        (!wicket.is_running()).then_some(())
+    })
+    .await;
+    let log = wicket.log();
+    assert!(log.contains("stopped"), "a clean stop: {log}");
+    assert!(
+        !log.contains("does not export the wicket:admission/plugin interface"),
+        "the compile was abandoned, not finished: {log}"
+    );
 }

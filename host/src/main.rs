@@ -350,20 +350,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             let config = args.into_config().unwrap_or_else(|error| error.exit());
-            runtime.block_on(wicket::serve(config))
+            runtime
+                .block_on(wicket::serve(config))
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Manifests(args) => {
             let config = args.into_config().unwrap_or_else(|error| error.exit());
-            runtime.block_on(wicket::manifests::manifests(&config))
+            runtime
+                .block_on(wicket::manifests::manifests(&config))
+                .map(|()| ExitCode::SUCCESS)
         }
-        Command::Check(args) => runtime.block_on(wicket::check::check(&CheckConfig {
-            plugin: ComponentFiles {
-                wasm: args.wasm,
-                manifest: args.manifest,
-                name: args.name,
-            },
-            review: args.review,
-        })),
+        Command::Check(args) => runtime
+            .block_on(wicket::check::check(&CheckConfig {
+                plugin: ComponentFiles {
+                    wasm: args.wasm,
+                    manifest: args.manifest,
+                    name: args.name,
+                },
+                review: args.review,
+            }))
+            .map(|()| ExitCode::SUCCESS),
         Command::Test(args) => {
             let config = TestConfig {
                 paths: args.cases,
@@ -377,24 +383,30 @@ fn main() -> ExitCode {
                     ReportFormat::Json => Format::Json,
                 },
             };
-            return match runtime.block_on(wicket::suite::test(&config)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
+            match runtime.block_on(wicket::suite::test(&config)) {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => Ok(ExitCode::from(1)),
                 Err(err) => {
                     eprintln!("wicket: {err:#}");
-                    ExitCode::from(2)
+                    Ok(ExitCode::from(2))
                 }
-            };
+            }
         }
     };
+    // Blocking work still running (a compile abandoned at shutdown) is left
+    // behind, not waited for: the process exits within its grace.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("wicket: {err:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// How long the async runtime may wait for its blocking threads at exit.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `default_level`).
 fn init_tracing(format: LogFormat, default_level: &str) {

@@ -3,12 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
@@ -24,8 +26,16 @@ use crate::{connections, ops, tls};
 ///
 /// Prints `listening on https://ADDR` on stdout once the socket is bound and
 /// the plugins are loaded: scripts and tests use it as the readiness signal.
+///
+/// # Shutdown
+/// Every background task (the folder and certificate watches, registration,
+/// SIGHUP) is owned here and stops at the signal, cancelled where it waits:
+/// a reload compiling a plugin is abandoned, not awaited. In-flight reviews
+/// then drain for up to the grace, and the tasks are joined within
+/// [`TASKS_STOP`]. The ops listener keeps answering probes (`/readyz` 503)
+/// until then.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let rereads = reread_on_sighup()?;
+    let (rereads, hangups) = reread_on_sighup()?;
     // Registration or a certificate Secret asked for but impossible is a
     // start-up error.
     let kube_client = match config.register.is_some() || config.tls.needs_cluster() {
@@ -50,7 +60,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .reload()
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let _follower =
+    let follower =
         registry::follow::start(registry.clone(), rereads.plugins).with_context(|| {
             format!(
                 "watching the plugin folder {}",
@@ -71,21 +81,25 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         &registry.snapshot(),
         tls.trust_file.as_deref(),
     );
+    let stopping = stop_on_signal(config.shutdown_grace);
+    let mut background = JoinSet::new();
+    let mut own = |task: Task| background.spawn(until_stopped(stopping.clone(), task));
+    own(Box::pin(hangups));
+    own(Box::pin(follower));
+    own(Box::pin(tls.keeper.run(rereads.certificates)));
     if let (Some(client), Some(registration)) = (kube_client, config.register.clone()) {
-        tokio::spawn(register::run(
+        own(Box::pin(register::run(
             client,
             registry.clone(),
             tls.trust.clone(),
             registration,
-        ));
+        )));
     }
-    tokio::spawn(tls.keeper.run(rereads.certificates));
 
     let metrics = Arc::new(Metrics::new(registry.clone()));
-    let stopping = stop_on_signal(config.shutdown_grace);
-    // The ops listener serves until the process ends, so that probes see
-    // the drain (`/readyz` 503) while in-flight reviews finish.
-    tokio::spawn(connections::serve(
+    // The ops listener serves until `serve` returns, so that probes see the
+    // drain (`/readyz` 503) while in-flight reviews finish.
+    let ops = tokio::spawn(connections::serve(
         ops_listener,
         None,
         ops::router(registry.clone(), metrics.clone(), stopping.clone()),
@@ -113,8 +127,30 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.shutdown_grace,
     )
     .await;
+    if tokio::time::timeout(TASKS_STOP, background.join_all())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background tasks did not stop in time; leaving them");
+    }
+    ops.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long the background tasks may take to stop once the reviews drained:
+/// each is cancelled at its next wait, so this is only a bound.
+pub const TASKS_STOP: Duration = Duration::from_secs(2);
+
+/// A background task of `serve`, boxed so that they share one `JoinSet`.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `task` until it ends or `stopping` turns `true`, whichever is first.
+async fn until_stopped(stopping: watch::Receiver<bool>, task: Task) {
+    tokio::select! {
+        () = task => {}
+        () = stopped(stopping) => {}
+    }
 }
 
 /// Connections the ops listener keeps open at once: probes and scrapers.
@@ -127,22 +163,23 @@ struct Rereads {
 }
 
 /// Installs the SIGHUP handler (replacing the default, which ends the
-/// process) before anything is loaded.
-fn reread_on_sighup() -> anyhow::Result<Rereads> {
+/// process) before anything is loaded; the returned future passes each
+/// SIGHUP on.
+fn reread_on_sighup() -> anyhow::Result<(Rereads, impl Future<Output = ()> + Send + 'static)> {
     let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     let rereads = Rereads {
         plugins: Arc::new(Notify::new()),
         certificates: Arc::new(Notify::new()),
     };
     let (plugins, certificates) = (rereads.plugins.clone(), rereads.certificates.clone());
-    tokio::spawn(async move {
+    let hangups = async move {
         while hangup.recv().await.is_some() {
             tracing::info!("SIGHUP: re-reading the certificate files and the plugin folder");
             plugins.notify_one();
             certificates.notify_one();
         }
-    });
-    Ok(rereads)
+    };
+    Ok((rereads, hangups))
 }
 
 /// Tells the operator (stdout) what Wicket serves and where. The

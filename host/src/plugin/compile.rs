@@ -156,6 +156,8 @@ fn compile_or_load(
             ),
         }
     }
+    // A large component takes seconds: say so before, not only after.
+    tracing::info!(bytes = wasm.len(), "compiling a component");
     let component =
         Component::new(engine, wasm).map_err(|err| LoadError::Compile(WasmError(err)))?;
     if let Some(entry) = entry

@@ -12,17 +12,18 @@ use crate::watch::DirWatch;
 /// How often the plugin folder is rescanned without any notification.
 const RESCAN: Duration = Duration::from_secs(30);
 
-/// Starts following `registry`'s folder: reloads on a change, on `wake`
-/// (SIGHUP) and every 30 s. A folder that goes missing keeps what is served
-/// (and `/plugins` says so); once it is back, its new self is watched. The
-/// watcher lives as long as the returned task.
+/// Follows `registry`'s folder: reloads on a change, on `wake` (SIGHUP) and
+/// every 30 s. A folder that goes missing keeps what is served (and
+/// `/plugins` says so); once it is back, its new self is watched. The watch
+/// is armed now, so nothing changed before the returned future first runs
+/// is missed; it lasts as long as the future.
 pub fn start(
     registry: Arc<Registry>,
     wake: Arc<Notify>,
-) -> notify::Result<tokio::task::JoinHandle<()>> {
+) -> notify::Result<impl Future<Output = ()> + Send + 'static> {
     let dir = registry.dir().to_owned();
     let mut watch = DirWatch::following(&dir)?;
-    Ok(tokio::spawn(async move {
+    Ok(async move {
         let mut missing = false;
         loop {
             watch.settled(RESCAN, &wake).await;
@@ -58,5 +59,5 @@ pub fn start(
                 }
             }
         }
-    }))
+    })
 }
