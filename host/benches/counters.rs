@@ -25,7 +25,8 @@ fn main() {
             ..AdmissionResponse::default()
         },
         verdict: Verdict::Allowed,
-        failure: None,
+        failures: Vec::new(),
+        not_enforced: None,
         plugin_time: Duration::from_micros(40),
     });
     let counters = Arc::new(Counters::default());

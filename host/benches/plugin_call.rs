@@ -1,6 +1,6 @@
 //! The cost of one plugin call, without HTTP or TLS: a fresh instance from
 //! the pre-instantiated template, the guest's work on the request, and the
-//! host's check of the answer (`admit::judge`), one call at a time.
+//! host's check of the answer (`judge::judge`), one call at a time.
 //!
 //! ```sh
 //! cargo bench -p wicket --bench plugin_call -- NAME WASM MANIFEST REVIEW.json [CALLS [ROUNDS]]
@@ -18,8 +18,8 @@ mod rounds;
 
 use std::path::Path;
 
-use wicket::admit;
 use wicket::document::Documents;
+use wicket::judge::judge;
 use wicket::plugin::{Runtime, RuntimeConfig};
 use wicket::registry::load_plugin;
 use wicket::review;
@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     // The documents are built per review, as `serve` builds them.
     let judge = async || {
         let documents = Documents::of(&review.request);
-        Ok(admit::judge(&plugin, &review.request, &documents, plugin.wall_bound()).await?)
+        Ok(judge(&plugin, &review.request, &documents, plugin.wall_bound()).await?)
     };
     rounds::run(name, &review_name, calls, rounds, judge).await
 }
