@@ -6,14 +6,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::builds::{misbehave, test_plugin, wicket_binary, workspace_root};
 use crate::client::{Answer, Client};
-use crate::raw::PATIENCE;
 use crate::scrape;
 
 /// Runs the `wicket` binary with `args` to its end: exit code, stdout, stderr.
@@ -28,6 +27,9 @@ pub fn run_wicket(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8(output.stderr).expect("UTF-8 stderr"),
     )
 }
+
+/// A generous bound for something the server does on its own time.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A plugin folder in a temporary directory.
 pub struct PluginDir {

@@ -3,7 +3,6 @@
 //! over the connection cap.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
@@ -11,10 +10,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+pub use crate::process::PATIENCE;
 use crate::{Wicket, client_tls};
-
-/// A generous bound for something the server does on its own time.
-pub const PATIENCE: Duration = Duration::from_secs(60);
 
 impl Wicket {
     /// The `host:port` it listens on.
