@@ -49,89 +49,51 @@ async fn a_scrape_counts_what_happened() {
     );
 
     let scrape = wicket.metrics().await;
-    let reviews = |kind: &str, name: &str, operation: &str, result: &str| {
-        scrape.value(
-            "wicket_reviews_total",
-            &[
-                ("kind", kind),
-                ("name", name),
-                ("operation", operation),
-                ("result", result),
-            ],
-        )
-    };
-    // Two direct reviews and one as the pipeline's step.
-    assert_eq!(reviews("plugin", "labeller", "CREATE", "mutated"), 3.0);
-    assert_eq!(reviews("plugin", "labeller", "CREATE", "allowed"), 0.0);
-    assert_eq!(reviews("pipeline", "chain", "CREATE", "mutated"), 1.0);
-    assert_eq!(reviews("plugin", "denier", "CREATE", "denied"), 1.0);
-    assert_eq!(reviews("plugin", "denier", "DELETE", "denied"), 1.0);
-    assert_eq!(reviews("plugin", "crasher", "CREATE", "failed-open"), 1.0);
-    let failures = |name: &str, cause: &str| {
-        scrape.value(
-            "wicket_plugin_failures_total",
-            &[("name", name), ("cause", cause)],
-        )
-    };
-    assert_eq!(failures("crasher", "trap"), 1.0);
-    assert_eq!(failures("crasher", "deadline"), 0.0);
-    assert_eq!(failures("denier", "trap"), 0.0);
-
-    for part in ["host", "plugin"] {
-        let labels = [("kind", "plugin"), ("name", "labeller"), ("part", part)];
-        assert_eq!(
-            scrape.value("wicket_review_duration_seconds_count", &labels),
-            3.0
-        );
-        let all = [("le", "+Inf"), labels[0], labels[1], labels[2]];
-        assert_eq!(
-            scrape.value("wicket_review_duration_seconds_bucket", &all),
-            3.0
-        );
+    let digest = format!(
+        "sha256:{}",
+        sha256_hex(&std::fs::read(misbehave()).unwrap())
+    );
+    let info = format!("name=labeller,digest={digest},mode=mutating");
+    // Each series and the value expected; labels as `k=v,k=v`. The
+    // labeller ran three times: twice directly, once as the pipeline's step.
+    #[rustfmt::skip]
+    let expected: &[(&str, &str, f64)] = &[
+        ("wicket_reviews_total", "kind=plugin,name=labeller,operation=CREATE,result=mutated", 3.0),
+        ("wicket_reviews_total", "kind=plugin,name=labeller,operation=CREATE,result=allowed", 0.0),
+        ("wicket_reviews_total", "kind=pipeline,name=chain,operation=CREATE,result=mutated", 1.0),
+        ("wicket_reviews_total", "kind=plugin,name=denier,operation=CREATE,result=denied", 1.0),
+        ("wicket_reviews_total", "kind=plugin,name=denier,operation=DELETE,result=denied", 1.0),
+        ("wicket_reviews_total", "kind=plugin,name=crasher,operation=CREATE,result=failed-open", 1.0),
+        ("wicket_plugin_failures_total", "name=crasher,cause=trap", 1.0),
+        ("wicket_plugin_failures_total", "name=crasher,cause=deadline", 0.0),
+        ("wicket_plugin_failures_total", "name=denier,cause=trap", 0.0),
+        ("wicket_review_duration_seconds_count", "kind=plugin,name=labeller,part=host", 3.0),
+        ("wicket_review_duration_seconds_count", "kind=plugin,name=labeller,part=plugin", 3.0),
+        ("wicket_review_duration_seconds_bucket", "le=+Inf,kind=plugin,name=labeller,part=host", 3.0),
+        ("wicket_review_duration_seconds_bucket", "le=+Inf,kind=plugin,name=labeller,part=plugin", 3.0),
+        ("wicket_plugin_info", &info, 1.0),
+        ("wicket_plugin_loads_total", "name=labeller", 1.0),
+        ("wicket_plugin_load_errors_total", "name=broken", 1.0),
+        ("wicket_plugin_load_failing", "name=broken", 1.0),
+        ("wicket_plugin_load_failing", "name=denier", 0.0),
+        ("wicket_requests_refused_total", "status=404", 1.0),
+        ("wicket_requests_refused_total", "status=400", 1.0),
+        ("wicket_reviews_in_flight", "", 0.0),
+    ];
+    for (series, labels, value) in expected {
+        let labels: Vec<(&str, &str)> = labels
+            .split(',')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').expect("k=v"))
+            .collect();
+        assert_eq!(scrape.value(series, &labels), *value, "{series} {labels:?}");
     }
     let plugin_seconds = scrape.value(
         "wicket_review_duration_seconds_sum",
         &[("name", "labeller"), ("part", "plugin")],
     );
     assert!(plugin_seconds > 0.0, "a plugin that ran used some CPU time");
-
-    let digest = format!(
-        "sha256:{}",
-        sha256_hex(&std::fs::read(misbehave()).unwrap())
-    );
-    let info = [
-        ("name", "labeller"),
-        ("digest", digest.as_str()),
-        ("mode", "mutating"),
-    ];
-    assert_eq!(scrape.value("wicket_plugin_info", &info), 1.0);
     assert!(!scrape.has("wicket_plugin_info", &[("name", "broken")]));
-    assert_eq!(
-        scrape.value("wicket_plugin_loads_total", &[("name", "labeller")]),
-        1.0
-    );
-    assert_eq!(
-        scrape.value("wicket_plugin_load_errors_total", &[("name", "broken")]),
-        1.0
-    );
-    assert_eq!(
-        scrape.value("wicket_plugin_load_failing", &[("name", "broken")]),
-        1.0
-    );
-    assert_eq!(
-        scrape.value("wicket_plugin_load_failing", &[("name", "denier")]),
-        0.0
-    );
-
-    assert_eq!(
-        scrape.value("wicket_requests_refused_total", &[("status", "404")]),
-        1.0
-    );
-    assert_eq!(
-        scrape.value("wicket_requests_refused_total", &[("status", "400")]),
-        1.0
-    );
-    assert_eq!(scrape.value("wicket_reviews_in_flight", &[]), 0.0);
     // The client keeps its connection open.
     let open = scrape.value("wicket_connections_open", &[("listener", "webhook")]);
     assert!(open >= 1.0, "{}", scrape.text());

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use wicket_tests::apiserver::{self, ApiServer};
 use wicket_tests::pki::TestCa;
 use wicket_tests::{PluginDir, Wicket, eventually, misbehave, wicket_binary, workspace_root};
@@ -88,30 +88,7 @@ async fn manifests_for_the_bundled_plugins_match_their_manifests() {
         "{stderr}"
     );
 
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(std::str::from_utf8(&output.stdout).unwrap()).unwrap();
-    assert_eq!(documents.len(), 2);
-    let mutating: MutatingWebhookConfiguration =
-        serde_json::from_value(documents[0].clone()).unwrap();
-    let validating: ValidatingWebhookConfiguration =
-        serde_json::from_value(documents[1].clone()).unwrap();
-    assert_eq!(mutating.metadata.name.as_deref(), Some("wicket"));
-    assert_eq!(validating.metadata.name.as_deref(), Some("wicket"));
-
-    // Every entry, as JSON, by name, with where it is served.
-    let mut entries: BTreeMap<String, (Value, &str)> = BTreeMap::new();
-    for webhook in mutating.webhooks.unwrap() {
-        entries.insert(
-            webhook.name.clone(),
-            (serde_json::to_value(webhook).unwrap(), "mutate"),
-        );
-    }
-    for webhook in validating.webhooks.unwrap() {
-        entries.insert(
-            webhook.name.clone(),
-            (serde_json::to_value(webhook).unwrap(), "validate"),
-        );
-    }
+    let entries = rendered_entries(&output.stdout);
     let ca_bundle =
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca_file).unwrap());
     let mut expected_names = Vec::new();
@@ -132,72 +109,114 @@ async fn manifests_for_the_bundled_plugins_match_their_manifests() {
                 .get(&name)
                 .unwrap_or_else(|| panic!("{name} missing from {entries:?}"));
             expected_names.push(name.clone());
-            let service = &webhook["clientConfig"]["service"];
-            assert_eq!(service["path"], format!("/{prefix}/{plugin}"), "{name}");
-            assert_eq!(service["name"], "wicket");
-            assert_eq!(service["namespace"], "wicket-system");
-            assert_eq!(service["port"], 443);
-            assert_eq!(webhook["clientConfig"]["caBundle"], ca_bundle.as_str());
-            assert_eq!(
-                webhook["admissionReviewVersions"],
-                serde_json::json!(["v1", "v1beta1"])
-            );
-            let rules = entry["rules"].as_array().unwrap();
-            assert_eq!(webhook["rules"].as_array().unwrap().len(), rules.len());
-            for (rule, rendered) in rules.iter().zip(webhook["rules"].as_array().unwrap()) {
-                for (toml_key, json_key) in [
-                    ("operations", "operations"),
-                    ("api-groups", "apiGroups"),
-                    ("api-versions", "apiVersions"),
-                    ("resources", "resources"),
-                ] {
-                    assert_eq!(
-                        rendered[json_key],
-                        serde_json::json!(strings(&rule[toml_key])),
-                        "{name} {json_key}"
-                    );
-                }
-            }
-            let failure_policy = entry
-                .get("failure-policy")
-                .map_or("Fail", |v| v.as_str().unwrap());
-            assert_eq!(webhook["failurePolicy"], failure_policy, "{name}");
-            let side_effects = entry
-                .get("side-effects")
-                .map_or("None", |v| v.as_str().unwrap());
-            assert_eq!(webhook["sideEffects"], side_effects, "{name}");
-            let selector = &webhook["namespaceSelector"];
-            if let Some(labels) = labels(entry.get("namespace-selector")) {
-                assert_eq!(
-                    selector["matchLabels"],
-                    serde_json::to_value(labels).unwrap(),
-                    "{name}"
-                );
-            }
-            // Wicket's own namespace and kube-system are never sent.
-            let excluded = selector["matchExpressions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
-                .unwrap_or_else(|| panic!("{name}: no exclusion in {selector}"));
-            assert_eq!(
-                excluded["values"],
-                serde_json::json!(["kube-system", "wicket-system"])
-            );
-            match labels(entry.get("object-selector")) {
-                Some(labels) => assert_eq!(
-                    webhook["objectSelector"]["matchLabels"],
-                    serde_json::to_value(labels).unwrap()
-                ),
-                None => assert!(webhook.get("objectSelector").is_none(), "{name}"),
-            }
-            let timeout = webhook["timeoutSeconds"].as_u64().unwrap();
-            assert!((5..=30).contains(&timeout), "{name}: {timeout}");
+            check_entry(&name, plugin, prefix, &entry, webhook, &ca_bundle);
         }
     }
     expected_names.sort();
     assert_eq!(entries.keys().cloned().collect::<Vec<_>>(), expected_names);
+}
+
+/// The entries `wicket manifests` printed (its stdout), as JSON by name,
+/// with the path prefix each is served under.
+fn rendered_entries(stdout: &[u8]) -> BTreeMap<String, (Value, &'static str)> {
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(std::str::from_utf8(stdout).unwrap()).unwrap();
+    assert_eq!(documents.len(), 2);
+    let mutating: MutatingWebhookConfiguration =
+        serde_json::from_value(documents[0].clone()).unwrap();
+    let validating: ValidatingWebhookConfiguration =
+        serde_json::from_value(documents[1].clone()).unwrap();
+    assert_eq!(mutating.metadata.name.as_deref(), Some("wicket"));
+    assert_eq!(validating.metadata.name.as_deref(), Some("wicket"));
+
+    // Every entry, as JSON, by name, with where it is served.
+    let mut entries = BTreeMap::new();
+    for webhook in mutating.webhooks.unwrap() {
+        entries.insert(
+            webhook.name.clone(),
+            (serde_json::to_value(webhook).unwrap(), "mutate"),
+        );
+    }
+    for webhook in validating.webhooks.unwrap() {
+        entries.insert(
+            webhook.name.clone(),
+            (serde_json::to_value(webhook).unwrap(), "validate"),
+        );
+    }
+    entries
+}
+
+/// Checks one rendered entry `webhook` (named `name`, for `plugin` on
+/// `/{prefix}/`) against the `[[webhook]]` `entry` it came from.
+fn check_entry(
+    name: &str,
+    plugin: &str,
+    prefix: &str,
+    entry: &toml::Value,
+    webhook: &Value,
+    ca_bundle: &str,
+) {
+    let declared =
+        |key: &str, default: &'static str| entry.get(key).map_or(default, |v| v.as_str().unwrap());
+    // Each rendered field, as a JSON pointer, and its value.
+    #[rustfmt::skip]
+    let fields = [
+        ("/clientConfig/service/path", json!(format!("/{prefix}/{plugin}"))),
+        ("/clientConfig/service/name", json!("wicket")),
+        ("/clientConfig/service/namespace", json!("wicket-system")),
+        ("/clientConfig/service/port", json!(443)),
+        ("/clientConfig/caBundle", json!(ca_bundle)),
+        ("/admissionReviewVersions", json!(["v1", "v1beta1"])),
+        ("/failurePolicy", json!(declared("failure-policy", "Fail"))),
+        ("/sideEffects", json!(declared("side-effects", "None"))),
+    ];
+    for (pointer, value) in fields {
+        assert_eq!(webhook.pointer(pointer), Some(&value), "{name} {pointer}");
+    }
+    let rules = entry["rules"].as_array().unwrap();
+    assert_eq!(webhook["rules"].as_array().unwrap().len(), rules.len());
+    for (rule, rendered) in rules.iter().zip(webhook["rules"].as_array().unwrap()) {
+        for (toml_key, json_key) in [
+            ("operations", "operations"),
+            ("api-groups", "apiGroups"),
+            ("api-versions", "apiVersions"),
+            ("resources", "resources"),
+        ] {
+            assert_eq!(
+                rendered[json_key],
+                serde_json::json!(strings(&rule[toml_key])),
+                "{name} {json_key}"
+            );
+        }
+    }
+    let selector = &webhook["namespaceSelector"];
+    if let Some(labels) = labels(entry.get("namespace-selector")) {
+        assert_eq!(
+            selector["matchLabels"],
+            serde_json::to_value(labels).unwrap(),
+            "{name}"
+        );
+    }
+    // Wicket's own namespace and kube-system are never sent.
+    let excluded = selector["matchExpressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
+        .unwrap_or_else(|| panic!("{name}: no exclusion in {selector}"));
+    assert_eq!(
+        excluded["values"],
+        serde_json::json!(["kube-system", "wicket-system"])
+    );
+    match labels(entry.get("object-selector")) {
+        Some(labels) => assert_eq!(
+            webhook["objectSelector"]["matchLabels"],
+            serde_json::to_value(labels).unwrap()
+        ),
+        None => assert!(webhook.get("objectSelector").is_none(), "{name}"),
+    }
+    let timeout = webhook["timeoutSeconds"].as_u64().unwrap();
+    assert!((5..=30).contains(&timeout), "{name}: {timeout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

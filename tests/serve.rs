@@ -167,80 +167,26 @@ async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
     let mut string_object: Value = serde_json::from_slice(&good).unwrap();
     string_object["request"]["object"] = "a pod, honestly".into();
 
+    let not_a_review = br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec();
+    let v2 = br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{}}"#;
+    let no_request = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#;
+    let json = |value: &Value| serde_json::to_vec(value).unwrap();
+    const ADD: &str = "/mutate/add-label";
+    // Path, body, the status expected and what its error says.
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        (
-            "/mutate/add-label",
-            b"{not json".to_vec(),
-            400,
-            "not a JSON AdmissionReview",
-        ),
-        (
-            "/mutate/add-label",
-            b"".to_vec(),
-            400,
-            "not a JSON AdmissionReview",
-        ),
-        (
-            "/mutate/add-label",
-            br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(),
-            400,
-            "kind must be \"AdmissionReview\"",
-        ),
-        (
-            "/mutate/add-label",
-            br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{}}"#
-                .to_vec(),
-            400,
-            "apiVersion must be",
-        ),
-        (
-            "/mutate/add-label",
-            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
-            400,
-            "no request",
-        ),
-        (
-            "/mutate/add-label",
-            serde_json::to_vec(&no_uid).unwrap(),
-            400,
-            "missing field `uid`",
-        ),
-        (
-            "/mutate/add-label",
-            serde_json::to_vec(&bad_operation).unwrap(),
-            400,
-            "EXPLODE",
-        ),
-        (
-            "/mutate/add-label",
-            serde_json::to_vec(&string_object).unwrap(),
-            400,
-            "request.object must be a JSON object",
-        ),
-        (
-            "/mutate/add-label",
-            vec![b' '; 200_000],
-            413,
-            "larger than the limit of 100000 bytes",
-        ),
-        (
-            "/mutate/nope",
-            good.clone(),
-            404,
-            "no plugin named \"nope\"",
-        ),
-        (
-            "/validate/add-label",
-            good.clone(),
-            404,
-            "served at /mutate/add-label",
-        ),
-        (
-            "/mutate/allow",
-            good.clone(),
-            404,
-            "served at /validate/allow",
-        ),
+        (ADD, b"{not json".to_vec(), 400, "not a JSON AdmissionReview"),
+        (ADD, Vec::new(), 400, "not a JSON AdmissionReview"),
+        (ADD, not_a_review, 400, "kind must be \"AdmissionReview\""),
+        (ADD, v2.to_vec(), 400, "apiVersion must be"),
+        (ADD, no_request.to_vec(), 400, "no request"),
+        (ADD, json(&no_uid), 400, "missing field `uid`"),
+        (ADD, json(&bad_operation), 400, "EXPLODE"),
+        (ADD, json(&string_object), 400, "request.object must be a JSON object"),
+        (ADD, vec![b' '; 200_000], 413, "larger than the limit of 100000 bytes"),
+        ("/mutate/nope", good.clone(), 404, "no plugin named \"nope\""),
+        ("/validate/add-label", good.clone(), 404, "served at /mutate/add-label"),
+        ("/mutate/allow", good.clone(), 404, "served at /validate/allow"),
         ("/elsewhere", good.clone(), 404, "no such route"),
     ];
     let refusals = cases.len();
