@@ -203,3 +203,21 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
     generated.sort();
     assert_eq!(mounted, generated);
 }
+
+/// README shows the bundled injector's manifest whole, as the worked
+/// example; the copy must be the file, not an older version of it.
+#[test]
+fn the_readme_shows_the_injector_manifest_as_it_is() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let manifest =
+        std::fs::read_to_string(root.join("deploy/plugins/sidecar-injector.toml")).unwrap();
+    let marker = "`deploy/plugins/sidecar-injector.toml`, whole";
+    let after = &readme[readme.find(marker).expect("README's worked example")..];
+    let block = after
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(block, _)| block)
+        .expect("a toml block after it");
+    assert_eq!(block, manifest, "README's copy of the injector's manifest");
+}

@@ -7,6 +7,13 @@
 //! parsed by serde_json from its one JSON text, borrowing from it. So a view
 //! of a few fields of a large pod never brings the rest of the pod into the
 //! sandbox, in about one host call per object it walks.
+//!
+//! # Caveats
+//! `#[serde(deny_unknown_fields)]` is enforced only on objects read whole
+//! (up to `INLINE_BYTES` of text): a larger object is read by the names
+//! the type lists, so fields it does not list are never fetched, and never
+//! refused. Refusing them would cost a `keys` call per large object on
+//! every read; check a large object's keys yourself where it matters.
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};

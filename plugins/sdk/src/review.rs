@@ -109,7 +109,9 @@ impl<'a> Review<'a> {
 
     /// The new object as `T`: a view or a struct of your own that names the
     /// fields it reads, or a full type (`k8s_openapi::api::core::v1::Pod`,
-    /// `serde_json::Value`).
+    /// `serde_json::Value`). A struct's `deny_unknown_fields` holds only for
+    /// objects of up to 2 KiB, which are read whole; larger ones are read by
+    /// the names the struct lists.
     pub fn object<'r, T: Deserialize<'r>>(&'r self) -> Result<T, Error> {
         self.read(self.object.as_ref(), "object", "")
     }
