@@ -3,7 +3,8 @@
 //! files, a folder deleted and made again, editor renames,
 //! slow partial writes, kubelet-style `..data` symlink swaps, and 50
 //! replacements under load. Every change is observed through `/plugins` and
-//! through reviews, polling with a deadline (no fixed sleeps).
+//! through reviews, polling with a deadline (one fixed sleep, where a test
+//! checks that nothing happens).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -460,7 +461,9 @@ async fn an_unchanged_folder_is_neither_rescanned_nor_read_again() {
     );
     assert_eq!(reads, 1, "the plugin's files were read once at start");
     // Reviews and introspection read no file; a watcher that heard its own
-    // reads would rescan again and again in this window.
+    // reads would rescan again and again in this window. The file's one
+    // fixed sleep, on purpose: it checks that nothing happens, which no
+    // signal can announce.
     let client = wicket.client();
     for _ in 0..20 {
         assert_eq!(message(&client, "p").await, "p: one");
