@@ -492,3 +492,51 @@ async fn an_unchanged_folder_is_neither_rescanned_nor_read_again() {
     assert_eq!(count("reading plugin files"), reads + 1);
     assert_eq!(message(&client, "p").await, "p: two");
 }
+
+/// `--plugins` given relative to the working directory, as `scripts/serve`
+/// gives it: changes are followed by the watch, not only by the 30 s
+/// rescan (`LIMIT` is shorter than the rescan period).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relative_plugin_folder_is_followed() {
+    let plugins = PluginDir::new().given_relative();
+    let dir = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let client = wicket.client();
+    put(&dir, "p.toml", denying("v1").as_bytes());
+    put(&dir, "p.wasm", &std::fs::read(misbehave()).unwrap());
+    generation(&wicket, "p", 1).await;
+    assert_eq!(message(&client, "p").await, "p: v1");
+    put(&dir, "p.toml", denying("v2").as_bytes());
+    generation(&wicket, "p", 2).await;
+    assert_eq!(message(&client, "p").await, "p: v2");
+}
+
+/// A file in the folder written every 50 ms (a log, a scratch file) never
+/// lets the folder be quiet: a change still counts within the debounce's
+/// cap, long before the 30 s rescan.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_churning_folder_still_reloads() {
+    let plugins = PluginDir::new();
+    let dir = plugins.path().to_owned();
+    let wicket = Wicket::start(plugins).unwrap();
+    let churning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let churn = std::thread::spawn({
+        let (churning, scratch) = (churning.clone(), dir.join("scratch.log"));
+        move || {
+            let mut written = 0u64;
+            while churning.load(std::sync::atomic::Ordering::Relaxed) {
+                written += 1;
+                std::fs::write(&scratch, written.to_string()).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    put(&dir, "p.toml", denying("v1").as_bytes());
+    put(&dir, "p.wasm", &std::fs::read(misbehave()).unwrap());
+    generation(&wicket, "p", 1).await;
+    put(&dir, "p.toml", denying("v2").as_bytes());
+    generation(&wicket, "p", 2).await;
+    churning.store(false, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert_eq!(message(&wicket.client(), "p").await, "p: v2");
+}

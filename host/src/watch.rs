@@ -1,8 +1,9 @@
 //! Noticing changes in folders: the plugin folder (followed by
 //! `registry::follow`) and the certificate files' folders (by `tls`).
 //! A change (a file written, renamed, removed, a `..data` symlink swapped)
-//! counts once the folder has been quiet for a moment, so a file still being
-//! copied is read whole; a slow periodic recheck catches anything the
+//! counts once the folder has been quiet for a moment (at most a second
+//! after it, however busy the folder), so a file still being copied is
+//! usually read whole; a slow periodic recheck catches anything the
 //! kernel's notifications miss. Reads — Wicket's own included — are not
 //! changes.
 //!
@@ -19,6 +20,10 @@ use tokio::sync::Notify;
 
 /// How long a folder must stay quiet before a change counts.
 const QUIET: Duration = Duration::from_millis(250);
+/// The longest a change waits for quiet: in a folder written to without
+/// pause (a log, a sidecar's scratch file, a busy shared volume) changes
+/// still count, at most this long after the first.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Notifications of changes in some folders.
 pub struct DirWatch {
@@ -51,6 +56,9 @@ impl DirWatch {
     /// deleted and made again (or swapped by a rename) is seen too. The
     /// folder may be missing; its parent may not.
     pub fn following(folder: &Path) -> notify::Result<DirWatch> {
+        // notify reports absolute paths: compare in that form. Not
+        // canonical: a folder swapped by a symlink is followed by its name.
+        let folder = &std::path::absolute(folder).map_err(notify::Error::io)?;
         let inside = folder.to_owned();
         let (mut watcher, changed) =
             notifier(move |event| event.paths.iter().any(|path| path.starts_with(&inside)))?;
@@ -65,17 +73,22 @@ impl DirWatch {
     }
 
     /// Returns after a change, a `wake` or `period` without either, once the
-    /// folders have then been quiet for a moment.
+    /// folders have then been quiet for a moment, or [`SETTLE_AT_MOST`]
+    /// after, whichever comes first.
     pub async fn settled(&self, period: Duration, wake: &Notify) {
         tokio::select! {
             _ = self.changed.notified() => {}
             _ = wake.notified() => {}
             _ = tokio::time::sleep(period) => {}
         }
-        while tokio::time::timeout(QUIET, self.changed.notified())
-            .await
-            .is_ok()
-        {}
+        let give_up = tokio::time::Instant::now() + SETTLE_AT_MOST;
+        loop {
+            let quiet_until = (tokio::time::Instant::now() + QUIET).min(give_up);
+            let changed = tokio::time::timeout_at(quiet_until, self.changed.notified()).await;
+            if changed.is_err() || tokio::time::Instant::now() >= give_up {
+                return;
+            }
+        }
     }
 }
 

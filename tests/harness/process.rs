@@ -34,6 +34,9 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// A plugin folder in a temporary directory.
 pub struct PluginDir {
     dir: tempfile::TempDir,
+    /// Whether `wicket serve` is given the folder relative to its working
+    /// directory (its parent), as `scripts/serve` gives it.
+    relative: bool,
 }
 
 impl PluginDir {
@@ -41,7 +44,15 @@ impl PluginDir {
     pub fn new() -> PluginDir {
         PluginDir {
             dir: tempfile::tempdir().expect("temp dir"),
+            relative: false,
         }
+    }
+
+    /// Given to `wicket serve` by a relative path: Wicket runs in the
+    /// folder's parent and is told only the folder's name.
+    pub fn given_relative(mut self) -> PluginDir {
+        self.relative = true;
+        self
     }
 
     /// Adds plugin `name`: a copy of `wasm` and, if given, its manifest.
@@ -201,7 +212,14 @@ impl Wicket {
         let mut child = Command::new(wicket_binary())
             .arg("serve")
             .arg("--plugins")
-            .arg(plugins.path())
+            .arg(match plugins.relative {
+                true => plugins.path().file_name().expect("a named folder").as_ref(),
+                false => plugins.path().as_os_str(),
+            })
+            .current_dir(match plugins.relative {
+                true => plugins.path().parent().expect("a folder with a parent"),
+                false => Path::new("."),
+            })
             .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
