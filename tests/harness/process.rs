@@ -213,7 +213,7 @@ impl Wicket {
             .arg("serve")
             .arg("--plugins")
             .arg(match plugins.relative {
-                true => plugins.path().file_name().expect("a named folder").as_ref(),
+                true => plugins.path().file_name().expect("a named folder"),
                 false => plugins.path().as_os_str(),
             })
             .current_dir(match plugins.relative {
