@@ -221,3 +221,60 @@ fn the_readme_shows_the_injector_manifest_as_it_is() {
         .expect("a toml block after it");
     assert_eq!(block, manifest, "README's copy of the injector's manifest");
 }
+
+/// Every ConfigMap the bundled overlay generates fits what the API server
+/// accepts: 1 MiB of data per ConfigMap, and the object (the component in
+/// base64) within its 1.5 MiB request limit. It need not fit the 256 KiB
+/// `last-applied-configuration` annotation of a client-side apply (the
+/// injector's does not), so the documented install is server-side.
+#[test]
+fn generated_plugin_configmaps_fit_and_are_applied_server_side() {
+    const CONFIGMAP_DATA: usize = 1 << 20;
+    const REQUEST: usize = 3 << 19;
+    let root = workspace_root();
+    // NAME=CRATE, as scripts/bundle builds them.
+    let bundle = std::fs::read_to_string(root.join("scripts/bundle")).unwrap();
+    let crates: std::collections::BTreeMap<&str, &str> = bundle
+        .lines()
+        .filter_map(|line| line.trim().split_once('='))
+        .filter(|(name, krate)| {
+            let word =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+            word(name) && word(krate)
+        })
+        .collect();
+    let overlay = kustomize_dir().join("overlays/bundled");
+    let kustomization = &documents(&overlay.join("kustomization.yaml"))[0];
+    for generator in kustomization["configMapGenerator"].as_array().unwrap() {
+        let plugin = generator["name"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("wicket-plugin-")
+            .unwrap();
+        let krate = crates
+            .get(plugin)
+            .unwrap_or_else(|| panic!("{plugin} is not in scripts/bundle"));
+        let wasm = std::fs::metadata(wicket_tests::test_plugin(krate))
+            .unwrap()
+            .len() as usize;
+        let manifest = std::fs::metadata(root.join(format!("deploy/plugins/{plugin}.toml")))
+            .unwrap()
+            .len() as usize;
+        assert!(
+            wasm + manifest <= CONFIGMAP_DATA,
+            "{plugin}: {wasm} B of wasm"
+        );
+        let encoded = wasm.div_ceil(3) * 4 + manifest;
+        assert!(encoded < REQUEST, "{plugin}: {encoded} B as an object");
+    }
+    for file in [
+        "README.md",
+        "deploy/kustomize/overlays/bundled/kustomization.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(
+            !text.contains("kubectl apply -k"),
+            "{file} shows a client-side apply of the plugin ConfigMaps"
+        );
+    }
+}
