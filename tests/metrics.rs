@@ -79,6 +79,7 @@ async fn a_scrape_counts_what_happened() {
         ("wicket_requests_refused_total", "status=404", 1.0),
         ("wicket_requests_refused_total", "status=400", 1.0),
         ("wicket_reviews_in_flight", "", 0.0),
+        ("wicket_plugin_folder_reloads_total", "trigger=start", 1.0),
     ];
     for (series, labels, value) in expected {
         let labels: Vec<(&str, &str)> = labels

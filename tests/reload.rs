@@ -481,6 +481,8 @@ async fn an_unchanged_folder_is_neither_rescanned_nor_read_again() {
         (count("scanning the plugin folder") > scans).then_some(())
     })
     .await;
+    let reloads = wicket.plugins().await["reloads"].clone();
+    assert_eq!(reloads["byTrigger"]["sighup"], 1, "{reloads}");
     assert_eq!(
         count("reading plugin files"),
         reads,
@@ -509,6 +511,14 @@ async fn a_relative_plugin_folder_is_followed() {
     put(&dir, "p.toml", denying("v2").as_bytes());
     generation(&wicket, "p", 2).await;
     assert_eq!(message(&client, "p").await, "p: v2");
+    // `/plugins` says what set the reloads off: the watch, not the rescan.
+    let reloads = wicket.plugins().await["reloads"].clone();
+    assert_eq!(reloads["byTrigger"]["start"], 1, "{reloads}");
+    assert!(
+        reloads["byTrigger"]["watch"].as_u64() >= Some(2),
+        "{reloads}"
+    );
+    assert!(reloads["last"]["at"].is_string(), "{reloads}");
 }
 
 /// A file in the folder written every 50 ms (a log, a scratch file) never

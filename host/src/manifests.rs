@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::plugin::{Runtime, RuntimeConfig};
-use crate::registry::Registry;
+use crate::registry::{Registry, Trigger};
 use crate::webhook::{Registration, render};
 
 /// What to render.
@@ -40,7 +40,7 @@ pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
     .context("starting the WebAssembly runtime")?;
     let registry = Registry::new(Arc::new(runtime), config.plugins_dir.clone());
     registry
-        .reload()
+        .reload(Trigger::Start)
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
     let snapshot = registry.snapshot();

@@ -20,7 +20,7 @@ use prometheus_client::registry::Unit;
 use crate::connections::ConnectionMetrics;
 use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;
-use crate::registry::{Registry, Tally};
+use crate::registry::{Registry, Tally, Trigger};
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -184,6 +184,18 @@ impl Collector for PluginMetrics {
                 let labels = [("kind", tally.kind), ("name", tally.name), ("part", part)];
                 histogram.encode(durations.encode_family(&labels)?)?;
             }
+        }
+
+        let mut reloads = encoder.encode_descriptor(
+            "wicket_plugin_folder_reloads",
+            "Reloads of the plugin folder by what set them off (start, watch, sighup, rescan): reloads by rescan alone mean the folder's watch is not working.",
+            None,
+            MetricType::Counter,
+        )?;
+        for trigger in Trigger::ALL {
+            let count = self.0.reloads().count(trigger);
+            ConstCounter::new(count)
+                .encode(reloads.encode_family(&[("trigger", trigger.as_str())])?)?;
         }
 
         let plugins: Vec<&Tally<'_>> = tallies.iter().filter(|tally| tally.is_plugin()).collect();

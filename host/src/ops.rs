@@ -91,5 +91,6 @@ async fn metrics_text(State(ops): State<Ops>) -> Response {
 async fn plugins(State(Ops { registry, .. }): State<Ops>) -> Response {
     let mut view = registry.snapshot().describe();
     view["folderError"] = json!(registry.folder_error().as_deref());
+    view["reloads"] = registry.reloads().describe();
     axum::Json(view).into_response()
 }

@@ -17,7 +17,7 @@ use crate::config::ServeConfig;
 use crate::connections::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::plugin::Runtime;
-use crate::registry::{self, PluginSet, Registry};
+use crate::registry::{self, PluginSet, Registry, Trigger};
 use crate::routes::{self, AppState};
 use crate::webhook::register;
 use crate::{connections, ops, tls};
@@ -57,7 +57,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
     registry
-        .reload()
+        .reload(Trigger::Start)
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
     let follower =

@@ -39,6 +39,14 @@ pub fn is_dns_label(name: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// A time as RFC 3339 (UTC), for clients; seconds since the epoch if it
+/// cannot be written so.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let time = time::OffsetDateTime::from(time);
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.unix_timestamp().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

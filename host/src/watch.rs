@@ -25,6 +25,17 @@ const QUIET: Duration = Duration::from_millis(250);
 /// still count, at most this long after the first.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
 
+/// What ended a wait in [`DirWatch::settled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// A notification of a change.
+    Changed,
+    /// A `wake` (SIGHUP).
+    Asked,
+    /// The period, with neither.
+    Period,
+}
+
 /// Notifications of changes in some folders.
 pub struct DirWatch {
     _watcher: Option<RecommendedWatcher>,
@@ -74,19 +85,19 @@ impl DirWatch {
 
     /// Returns after a change, a `wake` or `period` without either, once the
     /// folders have then been quiet for a moment, or [`SETTLE_AT_MOST`]
-    /// after, whichever comes first.
-    pub async fn settled(&self, period: Duration, wake: &Notify) {
-        tokio::select! {
-            _ = self.changed.notified() => {}
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(period) => {}
-        }
+    /// after, whichever comes first; says which of the three it was.
+    pub async fn settled(&self, period: Duration, wake: &Notify) -> Woken {
+        let woken = tokio::select! {
+            _ = self.changed.notified() => Woken::Changed,
+            _ = wake.notified() => Woken::Asked,
+            _ = tokio::time::sleep(period) => Woken::Period,
+        };
         let give_up = tokio::time::Instant::now() + SETTLE_AT_MOST;
         loop {
             let quiet_until = (tokio::time::Instant::now() + QUIET).min(give_up);
             let changed = tokio::time::timeout_at(quiet_until, self.changed.notified()).await;
             if changed.is_err() || tokio::time::Instant::now() >= give_up {
-                return;
+                return woken;
             }
         }
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::Registry;
-use crate::watch::DirWatch;
+use super::{Registry, Trigger};
+use crate::watch::{DirWatch, Woken};
 
 /// How often the plugin folder is rescanned without any notification.
 const RESCAN: Duration = Duration::from_secs(30);
@@ -26,7 +26,11 @@ pub fn start(
     Ok(async move {
         let mut missing = false;
         loop {
-            watch.settled(RESCAN, &wake).await;
+            let trigger = match watch.settled(RESCAN, &wake).await {
+                Woken::Changed => Trigger::Watch,
+                Woken::Asked => Trigger::Signal,
+                Woken::Period => Trigger::Rescan,
+            };
             if missing {
                 // The old watch died with the old folder: arm one on the new
                 // folder before reading it, so no change slips between.
@@ -35,7 +39,7 @@ pub fn start(
                     Err(error) => tracing::warn!(%error, "cannot watch the plugin folder again"),
                 }
             }
-            let reloaded = registry.reload().await;
+            let reloaded = registry.reload(trigger).await;
             if missing && reloaded.is_ok() {
                 tracing::info!(dir = %dir.display(), "the plugin folder is back");
             }

@@ -14,6 +14,7 @@
 pub mod follow;
 mod load;
 mod pipelines;
+mod reloads;
 mod scan;
 mod snapshot;
 mod view;
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 
 pub use load::{PluginLoadError, load_plugin};
 pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
+pub use reloads::{Reloads, Trigger};
 pub use scan::PIPELINES_FILE;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, Target, served_path};
 
@@ -62,6 +64,8 @@ pub struct Registry {
     swapped: tokio::sync::watch::Sender<u64>,
     /// Why the folder could not be read at the last reload, if it could not.
     folder_error: arc_swap::ArcSwapOption<String>,
+    /// What set the reloads off.
+    reloads: Reloads,
 }
 
 impl Registry {
@@ -75,6 +79,7 @@ impl Registry {
             reloading: tokio::sync::Mutex::new(()),
             swapped: tokio::sync::watch::Sender::new(0),
             folder_error: arc_swap::ArcSwapOption::empty(),
+            reloads: Reloads::default(),
         }
     }
 
@@ -87,6 +92,11 @@ impl Registry {
     /// Notified each time a reload swaps in a snapshot (changed or not).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.swapped.subscribe()
+    }
+
+    /// What set its reloads off.
+    pub fn reloads(&self) -> &Reloads {
+        &self.reloads
     }
 
     /// The folder it serves.
@@ -128,8 +138,9 @@ impl Registry {
 
     /// Reads the folder and swaps in a snapshot that serves what it holds
     /// (see the module documentation). Only an unreadable folder is an error.
-    pub async fn reload(&self) -> io::Result<Changes> {
+    pub async fn reload(&self, trigger: Trigger) -> io::Result<Changes> {
         let _one_at_a_time = self.reloading.lock().await;
+        self.reloads.record(trigger);
         let current = self.snapshot();
         let folder = self.scan(&current).await?;
         let mut changes = Changes::default();

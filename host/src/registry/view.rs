@@ -1,6 +1,6 @@
 //! `GET /plugins`: a snapshot as JSON, for operators.
 
-use std::time::SystemTime;
+use crate::text::rfc3339;
 
 use serde_json::{Value, json};
 
@@ -72,10 +72,4 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "lastError": entry.last_error,
         "counters": entry.counters.view(),
     })
-}
-
-fn rfc3339(time: SystemTime) -> String {
-    let time = time::OffsetDateTime::from(time);
-    time.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| time.unix_timestamp().to_string())
 }
