@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use wicket_tests::apiserver::ApiServer;
 use wicket_tests::pki::{Pair, TestCa};
-use wicket_tests::{Client, PluginDir, Wicket, eventually};
+use wicket_tests::{Churn, Client, PluginDir, Wicket, eventually};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -42,6 +42,17 @@ fn replace_pair(dir: &Path, pair: &Pair) {
 fn start_from_files(dir: &Path, ca_file: &Path) -> Wicket {
     let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
     Wicket::start_with_tls_files(PluginDir::new(), &cert, &key, ca_file).unwrap()
+}
+
+/// Wicket serving a pair `ca` issued, from files in a folder of their own
+/// (which also holds `ca.pem`).
+fn start_with_a_pair_from(ca: &TestCa) -> (tempfile::TempDir, Wicket) {
+    let dir = tempfile::tempdir().unwrap();
+    replace_pair(dir.path(), &ca.issue());
+    let ca_file = dir.path().join("ca.pem");
+    ca.write(&ca_file);
+    let wicket = start_from_files(dir.path(), &ca_file);
+    (dir, wicket)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,12 +169,8 @@ async fn given_files_rotate_under_load_without_a_failed_handshake() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_new_pair_keeps_the_old_one_serving() {
-    let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new();
-    replace_pair(dir.path(), &ca.issue());
-    let ca_file = dir.path().join("ca.pem");
-    ca.write(&ca_file);
-    let mut wicket = start_from_files(dir.path(), &ca_file);
+    let (dir, mut wicket) = start_with_a_pair_from(&ca);
 
     // A certificate from another CA with a key that is not its own.
     let other = TestCa::new();
@@ -234,6 +241,24 @@ impl SecretVolume {
         std::os::unix::fs::symlink(&timestamped, &link).unwrap();
         std::fs::rename(&link, self.root.join("..data")).unwrap();
     }
+}
+
+/// A file in the certificates' folder written every 50 ms never lets it be
+/// quiet: a rotation is still served through the watch, within `PATIENCE`
+/// (half the 60 s periodic recheck).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_churning_certificate_folder_still_rotates() {
+    let (dir, wicket) = start_with_a_pair_from(&TestCa::new());
+    let churn = Churn::start(dir.path());
+    let next = TestCa::new();
+    replace_pair(dir.path(), &next.issue());
+    eventually(
+        "the new pair served in a busy folder",
+        PATIENCE,
+        async || trusted_by(&wicket, &next).await.then_some(()),
+    )
+    .await;
+    drop(churn);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wicket_tests::{
-    Client, PluginDir, Wicket, eventually, fixture, misbehave, sha256_hex, test_plugin,
+    Churn, Client, PluginDir, Wicket, eventually, fixture, misbehave, sha256_hex, test_plugin,
     with_custom_section,
 };
 
@@ -529,24 +529,12 @@ async fn a_churning_folder_still_reloads() {
     let plugins = PluginDir::new();
     let dir = plugins.path().to_owned();
     let wicket = Wicket::start(plugins).unwrap();
-    let churning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let churn = std::thread::spawn({
-        let (churning, scratch) = (churning.clone(), dir.join("scratch.log"));
-        move || {
-            let mut written = 0u64;
-            while churning.load(std::sync::atomic::Ordering::Relaxed) {
-                written += 1;
-                std::fs::write(&scratch, written.to_string()).unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    });
+    let churn = Churn::start(&dir);
     put(&dir, "p.toml", denying("v1").as_bytes());
     put(&dir, "p.wasm", &std::fs::read(misbehave()).unwrap());
     generation(&wicket, "p", 1).await;
     put(&dir, "p.toml", denying("v2").as_bytes());
     generation(&wicket, "p", 2).await;
-    churning.store(false, std::sync::atomic::Ordering::Relaxed);
-    churn.join().unwrap();
+    drop(churn);
     assert_eq!(message(&wicket.client(), "p").await, "p: v2");
 }

@@ -11,11 +11,12 @@
 //!   itself checks (`oracle`).
 //!
 //! One module a job: `builds`, `fixtures`, `components`, `process`,
-//! `client`, `oracle`; the fakes of other systems (`apiserver`, `etcd`,
+//! `client`, `oracle`, `churn` (a folder never quiet); the fakes of other systems (`apiserver`, `etcd`,
 //! `pki`, raw sockets) and the `/metrics` parser (`scrape`).
 
 pub mod apiserver;
 mod builds;
+mod churn;
 mod client;
 mod components;
 pub mod etcd;
@@ -27,6 +28,7 @@ pub mod raw;
 pub mod scrape;
 
 pub use builds::{misbehave, test_plugin, wicket_binary, workspace_root};
+pub use churn::Churn;
 pub use client::{Answer, Client, client_tls};
 pub use components::{sha256_hex, slow_to_compile, with_custom_section};
 pub use fixtures::{apply, edited_fixture, fixture, fixture_names, fixture_with_uid, with_object};
