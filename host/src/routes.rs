@@ -319,10 +319,15 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (status, body) = self.parts();
-        match status {
-            StatusCode::SERVICE_UNAVAILABLE => with_retry_after((status, axum::Json(body))),
-            _ => (status, axum::Json(body)).into_response(),
-        }
+        refusal_response(status, body)
+    }
+}
+
+/// A refusal's answer from its parts: a 503 asks the client to retry.
+fn refusal_response(status: StatusCode, body: serde_json::Value) -> Response {
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => with_retry_after((status, axum::Json(body))),
+        _ => (status, axum::Json(body)).into_response(),
     }
 }
 
@@ -350,7 +355,7 @@ fn refuse(refusal: Refusal) -> Response {
         }
         _ => tracing::warn!(status = status.as_u16(), %error, "request refused"),
     }
-    refusal.into_response()
+    refusal_response(status, body)
 }
 
 #[cfg(test)]
