@@ -10,10 +10,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wicket_tests::{
-    Churn, Client, PluginDir, Wicket, eventually, fixture, misbehave, sha256_hex, test_plugin,
-    with_custom_section,
+    Churn, Client, PluginDir, Wicket, eventually, fixture, misbehave, sha256_hex, slow_to_compile,
+    test_plugin, with_custom_section,
 };
 
 const POD: &str = "v1-pod-create-plain.json";
@@ -537,4 +537,54 @@ async fn a_churning_folder_still_reloads() {
     generation(&wicket, "p", 2).await;
     drop(churn);
     assert_eq!(message(&wicket.client(), "p").await, "p: v2");
+}
+
+/// A component that takes long to compile (as one from another language
+/// does) delays no other plugin's change: each load is swapped in when it
+/// is ready, and a change read meanwhile is loaded at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_compile_does_not_delay_another_plugins_change() {
+    let (wicket, dir, client, _, _) = serving_good_p().await;
+    put(&dir, "slow.wasm", &slow_to_compile(400, 4000));
+    eventually("the slow component compiling", LIMIT, async || {
+        let plugins = wicket.plugins().await;
+        let compiling =
+            plugins["loading"] == json!(["slow"]) && plugins["compiles"]["running"] == 1;
+        compiling.then_some(())
+    })
+    .await;
+    put(&dir, "p.toml", denying("two").as_bytes());
+    generation(&wicket, "p", 2).await;
+    let plugins = wicket.plugins().await;
+    assert_eq!(plugins["loading"], json!(["slow"]), "{plugins}");
+    assert_eq!(plugins["compiles"]["running"], 1, "{plugins}");
+    assert_eq!(message(&client, "p").await, "p: two");
+}
+
+/// `--max-compiles 1`: four new components in the folder at start-up are
+/// compiled one at a time (`/plugins` shows the most that ever ran at once)
+/// and all are served.
+#[tokio::test(flavor = "multi_thread")]
+async fn compiles_take_turns_within_the_bound() {
+    let component = std::fs::read(misbehave()).unwrap();
+    let names = ["p0", "p1", "p2", "p3"];
+    let plugins = names.iter().fold(PluginDir::new(), |plugins, name| {
+        plugins
+            .write(
+                &format!("{name}.wasm"),
+                &with_custom_section(&component, name),
+            )
+            .write(&format!("{name}.toml"), denying(name).as_bytes())
+    });
+    let wicket = Wicket::start_with(plugins, &["--max-compiles", "1"]).unwrap();
+    let view = wicket.plugins().await;
+    assert_eq!(
+        view["compiles"],
+        json!({ "limit": 1, "running": 0, "waiting": 0, "peak": 1 }),
+        "{view}"
+    );
+    let client = wicket.client();
+    for name in names {
+        assert_eq!(message(&client, name).await, format!("{name}: {name}"));
+    }
 }

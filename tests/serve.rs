@@ -503,3 +503,54 @@ async fn sigterm_during_a_slow_compile_exits_within_the_grace() {
         "the compile was abandoned, not finished: {log}"
     );
 }
+
+/// A cold start is long with hundreds of plugins (or one large one): the
+/// ops listener answers from the start, `/readyz` says 503 `starting` with
+/// what is still loading until every plugin has been tried, and a SIGTERM
+/// meanwhile ends the process at once, abandoning the loads.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_says_starting_while_the_plugins_load() {
+    let plugins = PluginDir::new().write("slow.wasm", &slow_to_compile(400, 4000));
+    let mut wicket = std::process::Command::new(wicket_tests::wicket_binary())
+        .arg("serve")
+        .arg("--plugins")
+        .arg(plugins.path())
+        .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+        .arg("--self-signed")
+        .arg("--tls-dir")
+        .arg(plugins.path().join(".tls"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(wicket.stdout.take().unwrap());
+    let first = std::io::BufRead::lines(stdout).next().unwrap().unwrap();
+    let ops = first
+        .strip_prefix("ops on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the ops line first: {first}"));
+    let ops = Client::plain(ops);
+    eventually("the slow plugin loading", PATIENCE, async || {
+        let ready = ops.get("/readyz").await.unwrap();
+        let body = ready.json();
+        assert_eq!(ready.status, 503, "{body}");
+        assert_eq!(
+            body["reason"], "starting: loading the plugins in the folder",
+            "{body}"
+        );
+        assert_eq!(body["plugins"], json!([]), "{body}");
+        (body["loading"] == json!(["slow"])).then_some(())
+    })
+    .await;
+    let status = tokio::task::spawn_blocking(move || {
+        let pid = wicket.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        wicket.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "a clean stop: {status}");
+}

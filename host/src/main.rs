@@ -260,6 +260,11 @@ struct ServeArgs {
     /// wicket: its entries are loaded as native code).
     #[arg(long, env = "WICKET_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Plugins compiled at once (others wait, in `/plugins`): each compile
+    /// holds tens of MiB (hundreds for a large component) until it ends.
+    #[arg(long, default_value_t = RuntimeConfig::default().max_compiles,
+        value_parser = clap::value_parser!(u16).range(1..))]
+    max_compiles: u16,
     /// Keep the webhook configurations in the API server equal to what is
     /// served (server-side apply; credentials from KUBECONFIG or the pod).
     #[arg(long)]
@@ -312,6 +317,7 @@ impl ServeArgs {
                 max_instances: self.max_instances,
                 cache_dir: self.cache_dir,
                 memory_budget_mib: self.plugin_memory_mib,
+                max_compiles: self.max_compiles,
             },
             register,
             ..ServeConfig::new(self.plugins)

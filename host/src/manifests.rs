@@ -40,7 +40,7 @@ pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
     .context("starting the WebAssembly runtime")?;
     let registry = Registry::new(Arc::new(runtime), config.plugins_dir.clone());
     registry
-        .reload(Trigger::Start)
+        .load_all(Trigger::Start)
         .await
         .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
     let snapshot = registry.snapshot();

@@ -4,11 +4,12 @@
 //! digests, limits, grants and counters. None of it
 //! is on the webhook port, which any client that reaches it can call.
 //!
-//! `/readyz` tells the truth: 503 once a drain has started (SIGTERM) and
-//! while the plugin folder is missing or unreadable, so that the Service
-//! sends reviews elsewhere; 200 otherwise. (The listeners are bound only
-//! after the first folder load and the TLS material, so nothing answers
-//! before them.)
+//! `/readyz` tells the truth: 503 while starting (until every plugin in the
+//! folder at start-up has been tried: reviews are served only then), once a
+//! drain has started (SIGTERM), and while the plugin folder is missing or
+//! unreadable, so that the Service sends reviews elsewhere; 200 otherwise.
+//! This listener is bound first, so probes are answered during a long cold
+//! start; the webhook port only once the plugins are loaded.
 
 use std::sync::Arc;
 
@@ -62,6 +63,9 @@ async fn readyz(State(ops): State<Ops>) -> Response {
     let not_ready = match (*ops.draining.borrow(), &folder_error) {
         (true, _) => Some("draining: shutting down"),
         (false, Some(_)) => Some("the plugin folder cannot be read"),
+        (false, None) if !ops.registry.started() => {
+            Some("starting: loading the plugins in the folder")
+        }
         (false, None) => None,
     };
     let status = match not_ready {
@@ -73,6 +77,7 @@ async fn readyz(State(ops): State<Ops>) -> Response {
         "reason": not_ready,
         "plugins": snapshot.served_paths(),
         "notLoaded": snapshot.refused(),
+        "loading": snapshot.loading(),
         "folderError": folder_error.as_deref(),
     });
     (status, axum::Json(body)).into_response()
@@ -92,5 +97,6 @@ async fn plugins(State(Ops { registry, .. }): State<Ops>) -> Response {
     let mut view = registry.snapshot().describe();
     view["folderError"] = json!(registry.folder_error().as_deref());
     view["reloads"] = registry.reloads().describe();
+    view["compiles"] = registry.compiles();
     axum::Json(view).into_response()
 }

@@ -36,6 +36,32 @@ use crate::{connections, ops, tls};
 /// until then.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let (rereads, hangups) = reread_on_sighup()?;
+    let stopping = stop_on_signal(config.shutdown_grace);
+    let runtime =
+        Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
+    let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
+    let metrics = Arc::new(Metrics::new(registry.clone()));
+    // Probes are answered from the start (`/readyz` 503 until the plugins
+    // are loaded: a cold start of hundreds of plugins takes a while), and
+    // until `serve` returns, so that they see the drain while in-flight
+    // reviews finish.
+    let ops_listener = tokio::net::TcpListener::bind(config.ops_listen)
+        .await
+        .with_context(|| format!("binding --ops-listen {}", config.ops_listen))?;
+    let ops_address = ops_listener.local_addr()?;
+    println!("ops on http://{ops_address} (/metrics /plugins /readyz /healthz)");
+    let ops = AbortOnDrop(tokio::spawn(connections::serve(
+        ops_listener,
+        None,
+        ops::router(registry.clone(), metrics.clone(), stopping.clone()),
+        ConnectionLimits {
+            max_connections: OPS_MAX_CONNECTIONS,
+            ..config.connections.clone()
+        },
+        metrics.host().connections("ops"),
+        std::future::pending(),
+        config.shutdown_grace,
+    )));
     // Registration or a certificate Secret asked for but impossible is a
     // start-up error.
     let kube_client = match config.register.is_some() || config.tls.needs_cluster() {
@@ -53,13 +79,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     )
     .await
     .context("setting up TLS")?;
-    let runtime =
-        Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
-    let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
-    registry
-        .reload(Trigger::Start)
-        .await
-        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    // Every plugin in the folder is tried before reviews are served; a
+    // signal meanwhile abandons the loads.
+    tokio::select! {
+        loaded = registry.load_all(Trigger::Start) => {
+            loaded.with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+        }
+        () = stopped(stopping.clone()) => {
+            tracing::info!("stopped while loading the plugins");
+            return Ok(());
+        }
+    }
     let follower =
         registry::follow::start(registry.clone(), rereads.plugins).with_context(|| {
             format!(
@@ -71,17 +101,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    let ops_listener = tokio::net::TcpListener::bind(config.ops_listen)
-        .await
-        .with_context(|| format!("binding --ops-listen {}", config.ops_listen))?;
-    let ops_address = ops_listener.local_addr()?;
-    announce(
-        address,
-        ops_address,
-        &registry.snapshot(),
-        tls.trust_file.as_deref(),
-    );
-    let stopping = stop_on_signal(config.shutdown_grace);
+    announce(address, &registry.snapshot(), tls.trust_file.as_deref());
     let mut background = JoinSet::new();
     let mut own = |task: Task| background.spawn(until_stopped(stopping.clone(), task));
     own(Box::pin(hangups));
@@ -96,21 +116,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )));
     }
 
-    let metrics = Arc::new(Metrics::new(registry.clone()));
-    // The ops listener serves until `serve` returns, so that probes see the
-    // drain (`/readyz` 503) while in-flight reviews finish.
-    let ops = tokio::spawn(connections::serve(
-        ops_listener,
-        None,
-        ops::router(registry.clone(), metrics.clone(), stopping.clone()),
-        ConnectionLimits {
-            max_connections: OPS_MAX_CONNECTIONS,
-            ..config.connections.clone()
-        },
-        metrics.host().connections("ops"),
-        std::future::pending(),
-        config.shutdown_grace,
-    ));
     let state = AppState::new(
         registry,
         metrics.host().clone(),
@@ -133,9 +138,19 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     {
         tracing::warn!("background tasks did not stop in time; leaving them");
     }
-    ops.abort();
+    drop(ops);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Aborts its task when dropped: the ops listener ends with `serve`,
+/// whichever way `serve` returns.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How long the background tasks may take to stop once the reviews drained:
@@ -184,12 +199,7 @@ fn reread_on_sighup() -> anyhow::Result<(Rereads, impl Future<Output = ()> + Sen
 
 /// Tells the operator (stdout) what Wicket serves and where. The
 /// `listening on` line comes last: scripts and tests wait for it.
-fn announce(
-    address: SocketAddr,
-    ops_address: SocketAddr,
-    plugins: &PluginSet,
-    trust_file: Option<&Path>,
-) {
+fn announce(address: SocketAddr, plugins: &PluginSet, trust_file: Option<&Path>) {
     for (name, reason) in plugins.refused() {
         println!("not loaded: {name}: {reason}");
     }
@@ -201,7 +211,6 @@ fn announce(
     }
     let paths = plugins.served_paths();
     println!("serving {} path(s): {}", paths.len(), paths.join(" "));
-    println!("ops on http://{ops_address} (/metrics /plugins /readyz /healthz)");
     println!("listening on https://{address}");
     if plugins.is_empty() {
         tracing::warn!("no plugin loaded; every review path answers 404");

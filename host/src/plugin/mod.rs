@@ -4,6 +4,7 @@
 mod bindings;
 mod call;
 mod compile;
+mod compile_turns;
 mod deadline;
 mod document_ref;
 mod documents;

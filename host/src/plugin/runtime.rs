@@ -62,6 +62,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Linear memory all instances together may hold, in MiB.
     pub memory_budget_mib: u64,
+    /// Components compiled at once; each holds its compiler's working
+    /// memory until it ends.
+    pub max_compiles: u16,
 }
 
 impl Default for RuntimeConfig {
@@ -70,6 +73,7 @@ impl Default for RuntimeConfig {
             max_instances: 256,
             cache_dir: None,
             memory_budget_mib: 1024,
+            max_compiles: 2,
         }
     }
 }
@@ -125,7 +129,7 @@ impl Runtime {
             .map_err(WasmError)?;
         let ticker = Ticker::start(&engine).map_err(|error| WasmError(error.into()))?;
         Ok(Runtime {
-            compiler: Compiler::new(engine, config.cache_dir.clone()),
+            compiler: Compiler::new(engine, config.cache_dir.clone(), config.max_compiles.into()),
             linker,
             outbound_linker,
             shared: Arc::new(Shared {
@@ -210,6 +214,11 @@ impl Runtime {
     /// Drops compilations of components no plugin uses any more.
     pub fn forget_unused(&self, in_use: &[&str]) {
         self.compiler.retain(in_use);
+    }
+
+    /// For `/plugins`: the bound on compilations, what runs and what waits.
+    pub fn describe_compiles(&self) -> serde_json::Value {
+        self.compiler.describe_turns()
     }
 }
 

@@ -1,12 +1,14 @@
 //! Following the plugin folder: the registry's reload loop, woken by the
-//! folder's watch, by SIGHUP and by a periodic rescan.
+//! folder's watch, by SIGHUP and by a periodic rescan, and the loads it
+//! starts, each swapped in when ready while the loop goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
-use super::{Registry, Trigger};
+use super::{Load, Registry, Reload, Trigger};
 use crate::watch::{DirWatch, Woken};
 
 /// How often the plugin folder is rescanned without any notification.
@@ -24,6 +26,9 @@ pub fn start(
     let dir = registry.dir().to_owned();
     let mut watch = DirWatch::following(&dir)?;
     Ok(async move {
+        // The loads under way: each swaps its plugin in when it is ready,
+        // and all stop with this future.
+        let mut loads = JoinSet::new();
         let mut missing = false;
         loop {
             let trigger = match watch.settled(RESCAN, &wake).await {
@@ -31,6 +36,11 @@ pub fn start(
                 Woken::Asked => Trigger::Signal,
                 Woken::Period => Trigger::Rescan,
             };
+            while let Some(ended) = loads.try_join_next() {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "a plugin load ended abnormally");
+                }
+            }
             if missing {
                 // The old watch died with the old folder: arm one on the new
                 // folder before reading it, so no change slips between.
@@ -45,17 +55,24 @@ pub fn start(
             }
             missing = reloaded.is_err();
             match reloaded {
-                Ok(changes) => {
-                    if !(changes.loaded.is_empty()
-                        && changes.failed.is_empty()
-                        && changes.removed.is_empty())
-                    {
+                Ok(Reload {
+                    changes,
+                    loads: new,
+                }) => {
+                    if !changes.is_empty() || !new.is_empty() {
+                        let loading: Vec<&str> = new.iter().map(Load::name).collect();
                         tracing::info!(
-                            loaded = ?changes.loaded,
+                            ?loading,
                             failed = changes.failed.len(),
                             removed = ?changes.removed,
                             "plugin folder reloaded"
                         );
+                    }
+                    for load in new {
+                        let registry = registry.clone();
+                        loads.spawn(async move {
+                            registry.finish(load.run().await).await;
+                        });
                     }
                 }
                 Err(error) => {

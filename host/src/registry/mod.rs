@@ -1,29 +1,35 @@
 //! The plugins and pipelines being served: one immutable snapshot behind an
-//! `ArcSwap`, replaced whole by [`Registry::reload`] while in-flight requests
-//! finish on the snapshot they started with.
+//! `ArcSwap`, replaced whole by each update while in-flight requests finish
+//! on the snapshot they started with.
 //!
 //! # Reloading
-//! A reload reads the folder and compares each plugin's files (component
-//! digest and manifest text) with what was last tried for that name:
-//! unchanged plugins are kept as they are, changed ones are loaded in
-//! parallel, and a plugin whose files are gone stops being served. A new
-//! version that fails to load (not wasm, wrong world, truncated, refused
-//! settings, pin mismatch) never replaces a served one: the old version keeps
-//! serving and the error is logged and shown by `/plugins`.
+//! A reload ([`Registry::reload`]) reads the folder and compares each
+//! plugin's files (component digest and manifest text) with what was last
+//! tried for that name: unchanged plugins are kept as they are, a plugin
+//! whose files are gone stops being served, and changed ones are handed back
+//! as [`Load`]s. Each load, once run, is published on its own
+//! ([`Registry::finish`]): a plugin that takes seconds to compile delays no
+//! other plugin's change, and a change that arrives meanwhile is read by the
+//! next reload at once (a load superseded by newer files is dropped when it
+//! ends). A new version that fails to load (not wasm, wrong world,
+//! truncated, refused settings, pin mismatch) never replaces a served one:
+//! the old version keeps serving and the error is logged and shown by
+//! `/plugins`.
 
 pub mod follow;
 mod load;
 mod pipelines;
 mod reloads;
 mod scan;
+mod settle;
 mod snapshot;
 mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
@@ -32,40 +38,78 @@ pub use load::{PluginLoadError, load_plugin};
 pub use pipelines::{PipelineError, PipelineSpec, PipelinesFileError};
 pub use reloads::{Reloads, Trigger};
 pub use scan::PIPELINES_FILE;
+pub use settle::Changes;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, Target, served_path};
 
-use crate::counters::Counters;
-use crate::plugin::{Plugin, Runtime, digest};
-use crate::served::{Served, Source};
+use crate::plugin::{Plugin, Runtime};
+use crate::served::Source;
 use crate::text::with_causes;
-use load::{load_source, log_loaded};
-use scan::{FilesError, PluginFiles, Stamp};
+use load::load_source;
+use scan::Stamp;
+use settle::{Settled, one_line, settle, tried};
 use snapshot::{Entry, PipelineEntry};
-
-/// What one reload changed, for the log and the start-up announcement.
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// Plugins served for the first time or in a new version.
-    pub loaded: Vec<String>,
-    /// Plugins whose new files failed to load, with why.
-    pub failed: Vec<(String, String)>,
-    /// Plugins no longer in the folder.
-    pub removed: Vec<String>,
-}
 
 /// The live plugin set, and how to refresh it from the folder.
 pub struct Registry {
     current: ArcSwap<PluginSet>,
     runtime: Arc<Runtime>,
     dir: PathBuf,
-    /// Reloads run one at a time.
-    reloading: tokio::sync::Mutex<()>,
+    /// The loads under way, by plugin name, with the files each loads.
+    /// Held while the snapshot is updated, so updates run one at a time.
+    loading: tokio::sync::Mutex<BTreeMap<String, Source>>,
     /// Counts the snapshots swapped in, for those that follow them.
     swapped: tokio::sync::watch::Sender<u64>,
     /// Why the folder could not be read at the last reload, if it could not.
     folder_error: arc_swap::ArcSwapOption<String>,
     /// What set the reloads off.
     reloads: Reloads,
+    /// Whether every plugin in the folder at start-up has been tried.
+    started: AtomicBool,
+}
+
+/// What a reload found: the changes known at once, and the plugins to load.
+#[must_use = "the loads must be run and finished to be served"]
+pub struct Reload {
+    /// Plugins refused or removed without loading anything.
+    pub changes: Changes,
+    /// New files to load, each to be handed to [`Registry::finish`].
+    pub loads: Vec<Load>,
+}
+
+/// One plugin's new files, to be loaded.
+pub struct Load {
+    name: String,
+    wasm: Vec<u8>,
+    source: Source,
+    stamp: Option<Stamp>,
+    runtime: Arc<Runtime>,
+}
+
+/// A load's result, for [`Registry::finish`].
+pub struct Loaded {
+    name: String,
+    source: Source,
+    stamp: Option<Stamp>,
+    result: Result<Plugin, PluginLoadError>,
+}
+
+impl Load {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Compiles, links and checks the plugin: seconds for a large component
+    /// not yet in the compile cache.
+    pub async fn run(self) -> Loaded {
+        let result = load_source(&self.runtime, &self.name, self.wasm, &self.source).await;
+        Loaded {
+            name: self.name,
+            source: self.source,
+            stamp: self.stamp,
+            result,
+        }
+    }
 }
 
 impl Registry {
@@ -76,10 +120,11 @@ impl Registry {
             current: ArcSwap::from_pointee(PluginSet::default()),
             runtime,
             dir,
-            reloading: tokio::sync::Mutex::new(()),
+            loading: tokio::sync::Mutex::new(BTreeMap::new()),
             swapped: tokio::sync::watch::Sender::new(0),
             folder_error: arc_swap::ArcSwapOption::empty(),
             reloads: Reloads::default(),
+            started: AtomicBool::new(false),
         }
     }
 
@@ -89,7 +134,7 @@ impl Registry {
         self.folder_error.load_full()
     }
 
-    /// Notified each time a reload swaps in a snapshot (changed or not).
+    /// Notified each time a snapshot is swapped in (changed or not).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.swapped.subscribe()
     }
@@ -97,6 +142,17 @@ impl Registry {
     /// What set its reloads off.
     pub fn reloads(&self) -> &Reloads {
         &self.reloads
+    }
+
+    /// For `/plugins`: the bound on compilations, what runs and what waits.
+    pub fn compiles(&self) -> serde_json::Value {
+        self.runtime.describe_compiles()
+    }
+
+    /// Whether every plugin in the folder at start-up has been tried
+    /// ([`Registry::load_all`] ended once).
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// The folder it serves.
@@ -136,42 +192,54 @@ impl Registry {
         self.current.load_full()
     }
 
-    /// Reads the folder and swaps in a snapshot that serves what it holds
-    /// (see the module documentation). Only an unreadable folder is an error.
-    pub async fn reload(&self, trigger: Trigger) -> io::Result<Changes> {
-        let _one_at_a_time = self.reloading.lock().await;
+    /// Reads the folder and swaps in a snapshot of what is known without
+    /// loading (see the module documentation); the new files are returned as
+    /// loads, not started. Files already being loaded are not loaded again.
+    /// Only an unreadable folder is an error.
+    pub async fn reload(&self, trigger: Trigger) -> io::Result<Reload> {
+        let mut loading = self.loading.lock().await;
         self.reloads.record(trigger);
         let current = self.snapshot();
         let folder = self.scan(&current).await?;
         let mut changes = Changes::default();
         let mut entries = BTreeMap::new();
-        let mut loading = JoinSet::new();
+        let mut loads = Vec::new();
+        let mut in_folder = BTreeSet::new();
         for (name, files) in folder.plugins {
+            in_folder.insert(name.clone());
             let previous = current.entries.get(&name);
             match settle(&name, files, previous, &mut changes) {
                 Settled::Entry(entry) => {
+                    // Whatever was being loaded is superseded.
+                    loading.remove(&name);
                     entries.insert(name, entry);
                 }
-                Settled::Gone => {}
+                Settled::Gone => {
+                    loading.remove(&name);
+                }
                 Settled::Load {
                     wasm,
                     source,
                     stamp,
                 } => {
-                    let runtime = self.runtime.clone();
-                    loading.spawn(async move {
-                        let result = load_source(&runtime, &name, wasm, &source).await;
-                        (name, source, stamp, result)
-                    });
+                    // The previous version serves until the new one is ready.
+                    if let Some(previous) = previous {
+                        entries.insert(name.clone(), previous.clone());
+                    }
+                    if loading.get(&name) != Some(&source) {
+                        loading.insert(name.clone(), source.clone());
+                        loads.push(Load {
+                            name,
+                            wasm,
+                            source,
+                            stamp,
+                            runtime: self.runtime.clone(),
+                        });
+                    }
                 }
             }
         }
-        while let Some(joined) = loading.join_next().await {
-            let (name, source, stamp, result) = joined.map_err(io::Error::other)?;
-            let previous = current.entries.get(&name);
-            let entry = tried(&name, source, stamp, result, previous, &mut changes);
-            entries.insert(name, entry);
-        }
+        loading.retain(|name, _| in_folder.contains(name));
         for name in current
             .entries
             .keys()
@@ -180,226 +248,128 @@ impl Registry {
             tracing::info!(plugin = %name, "plugin removed");
             changes.removed.push(name.clone());
         }
-        let (pipelines, pipelines_error) =
-            self::pipelines_for(folder.pipelines, &current, &entries);
+        let (specs, pipelines_error) = pipeline_specs(folder.pipelines, &current);
+        self.publish(&current, entries, specs, pipelines_error, &loading);
+        Ok(Reload { changes, loads })
+    }
+
+    /// Swaps in `loaded`'s plugin (or records its error while the previous
+    /// version keeps serving), unless newer files for its name were read
+    /// since it started: those are being loaded, or serve already.
+    pub async fn finish(&self, loaded: Loaded) -> Changes {
+        let mut loading = self.loading.lock().await;
+        let mut changes = Changes::default();
+        if loading.get(&loaded.name) != Some(&loaded.source) {
+            tracing::debug!(plugin = %loaded.name, "load superseded by newer files; dropped");
+            return changes;
+        }
+        loading.remove(&loaded.name);
+        let current = self.snapshot();
+        let previous = current.entries.get(&loaded.name);
+        let entry = tried(
+            &loaded.name,
+            loaded.source,
+            loaded.stamp,
+            loaded.result,
+            previous,
+            &mut changes,
+        );
+        let mut entries = current.entries.clone();
+        entries.insert(loaded.name, entry);
+        let specs = current
+            .pipelines
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+            .collect();
+        let pipelines_error = current.pipelines_error.clone();
+        self.publish(&current, entries, specs, pipelines_error, &loading);
+        changes
+    }
+
+    /// Reloads, then runs every load and finishes it, each swapped in as it
+    /// is ready: start-up (then [`Registry::started`]) and `wicket manifests`.
+    pub async fn load_all(&self, trigger: Trigger) -> io::Result<Changes> {
+        let Reload { mut changes, loads } = self.reload(trigger).await?;
+        let mut running: JoinSet<Loaded> = loads.into_iter().map(Load::run).collect();
+        while let Some(joined) = running.join_next().await {
+            changes.absorb(self.finish(joined.map_err(io::Error::other)?).await);
+        }
+        self.started.store(true, Ordering::Relaxed);
+        Ok(changes)
+    }
+
+    /// Swaps in the snapshot of `entries` and `specs` after `current`, with
+    /// the names in `loading` shown as loading, and drops the compilations
+    /// nothing serves or loads any more.
+    fn publish(
+        &self,
+        current: &PluginSet,
+        entries: BTreeMap<String, Entry>,
+        specs: BTreeMap<String, PipelineSpec>,
+        pipelines_error: Option<String>,
+        loading: &BTreeMap<String, Source>,
+    ) {
+        let pipelines = resolve_pipelines(specs, current, &entries, loading);
         let set = PluginSet {
             entries,
             pipelines,
             pipelines_error,
+            loading: loading.keys().cloned().collect(),
         };
-        self.runtime.forget_unused(&set.digests());
+        let mut in_use = set.digests();
+        in_use.extend(loading.values().map(|source| source.digest.as_str()));
+        self.runtime.forget_unused(&in_use);
         self.current.store(Arc::new(set));
         self.swapped.send_modify(|count| *count += 1);
-        Ok(changes)
     }
 }
 
-/// What a plugin's files mean for its entry, before anything is loaded.
-enum Settled {
-    /// Its entry is known without loading.
-    Entry(Entry),
-    /// Unchanged files of a name that had no entry: nothing to keep.
-    Gone,
-    /// New files to load.
-    Load {
-        wasm: Vec<u8>,
-        source: Source,
-        stamp: Option<Stamp>,
-    },
-}
-
-/// Settles `files` against the name's `previous` entry: kept, refused, back
-/// to the served version, or to be loaded.
-fn settle(
-    name: &str,
-    files: PluginFiles,
-    previous: Option<&Entry>,
-    changes: &mut Changes,
-) -> Settled {
-    let (wasm, manifest, stamp) = match files {
-        PluginFiles::Complete {
-            wasm,
-            manifest,
-            stamp,
-        } => (wasm, manifest, stamp),
-        PluginFiles::Unchanged => return previous.cloned().map_or(Settled::Gone, Settled::Entry),
-        PluginFiles::Broken(problem) => {
-            return Settled::Entry(not_loaded(name, problem, None, previous, changes));
-        }
-        // An unreadable file is a bad new version: the served one stays.
-        PluginFiles::Unreadable(problem) => {
-            let served = previous.and_then(|entry| entry.served.clone());
-            return Settled::Entry(not_loaded(name, problem, served, previous, changes));
-        }
-    };
-    let source = Source {
-        digest: digest(&wasm),
-        manifest,
-    };
-    let Some(previous) = previous else {
-        return Settled::Load {
-            wasm,
-            source,
-            stamp,
-        };
-    };
-    if previous.attempted.as_ref() == Some(&source) {
-        return Settled::Entry(Entry {
-            stamp,
-            ..previous.clone()
-        });
-    }
-    // Back to the served version's files after a failed one.
-    if let Some(served) = previous
-        .served
-        .as_ref()
-        .filter(|served| served.source == source)
-    {
-        tracing::info!(plugin = %name, "files are back to the served version");
-        return Settled::Entry(Entry {
-            served: Some(served.clone()),
-            last_error: None,
-            attempted: Some(source),
-            stamp,
-            counters: previous.counters.clone(),
-        });
-    }
-    Settled::Load {
-        wasm,
-        source,
-        stamp,
-    }
-}
-
-/// The entry after loading `source`: the new version served, or the error
-/// recorded while the previous version (if any) keeps serving.
-fn tried(
-    name: &str,
-    source: Source,
-    stamp: Option<Stamp>,
-    result: Result<Plugin, PluginLoadError>,
-    previous: Option<&Entry>,
-    changes: &mut Changes,
-) -> Entry {
-    let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
-    let previous_served = previous.and_then(|entry| entry.served.clone());
-    match result {
-        Ok(plugin) => {
-            let generation = previous_served.map_or(1, |served| served.generation + 1);
-            log_loaded(&plugin, generation);
-            counters.loaded();
-            changes.loaded.push(name.to_owned());
-            let served = Served {
-                plugin: Arc::new(plugin),
-                counters: counters.clone(),
-                generation,
-                loaded_at: SystemTime::now(),
-                source: source.clone(),
-            };
-            Entry {
-                served: Some(Arc::new(served)),
-                last_error: None,
-                attempted: Some(source),
-                stamp,
-                counters,
-            }
-        }
-        Err(error) => {
-            // One line: some causes (wasm parse errors) span several.
-            let reason = one_line(&with_causes(&error));
-            refused(name, &reason, previous_served.is_some(), &counters, changes);
-            Entry {
-                served: previous_served,
-                last_error: Some(reason),
-                attempted: Some(source),
-                stamp,
-                counters,
-            }
-        }
-    }
-}
-
-/// Logs, records and counts a version of `name` refused for `reason`;
-/// `still_serving` says whether an earlier version keeps serving.
-fn refused(
-    name: &str,
-    reason: &str,
-    still_serving: bool,
-    counters: &Counters,
-    changes: &mut Changes,
-) {
-    match still_serving {
-        true => {
-            tracing::error!(plugin = %name, %reason, "new version not loaded; the previous one keeps serving")
-        }
-        false => tracing::error!(plugin = %name, %reason, "plugin not loaded"),
-    }
-    changes.failed.push((name.to_owned(), reason.to_owned()));
-    counters.load_failed();
-}
-
-/// The entry of a plugin whose files could not be loaded for `reason`,
-/// still serving `served`; logged when the reason is new.
-fn not_loaded(
-    name: &str,
-    problem: FilesError,
-    served: Option<Arc<Served>>,
-    previous: Option<&Entry>,
-    changes: &mut Changes,
-) -> Entry {
-    let reason = with_causes(&problem);
-    let counters = previous.map_or_else(Arc::default, |entry| entry.counters.clone());
-    if previous.and_then(|entry| entry.last_error.as_ref()) != Some(&reason) {
-        refused(name, &reason, served.is_some(), &counters, changes);
-    }
-    Entry {
-        served,
-        last_error: Some(reason),
-        // Nothing was tried: the files are read again on the next scan.
-        attempted: None,
-        stamp: None,
-        counters,
-    }
-}
-
-/// The pipelines of the new snapshot: from the file when it parses, else the
-/// previous specs (a bad edit never takes working pipelines away), each
-/// resolved against the new plugins.
-fn pipelines_for(
+/// The pipelines the new snapshot serves: from the file when it parses,
+/// else the previous specs (a bad edit never takes working pipelines away),
+/// with why the file was not read.
+fn pipeline_specs(
     file: Option<std::io::Result<String>>,
     current: &PluginSet,
-    entries: &BTreeMap<String, Entry>,
-) -> (BTreeMap<String, PipelineEntry>, Option<String>) {
-    let previous_specs = || {
-        current
-            .pipelines
-            .iter()
-            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
-            .collect()
-    };
+) -> (BTreeMap<String, PipelineSpec>, Option<String>) {
     let parsed = file.map(|text| {
         text.map_err(PipelinesFileError::Read)
             .and_then(|text| pipelines::parse(&text))
     });
-    let (specs, error) = match parsed {
+    match parsed {
         None => (BTreeMap::new(), None),
         Some(Ok(specs)) => (specs, None),
         Some(Err(error)) => {
-            // One line: TOML errors span several.
             let error = one_line(&with_causes(&error));
             if current.pipelines_error.as_ref() != Some(&error) {
                 tracing::error!(%error, "pipelines not reloaded; the previous ones stay");
             }
-            (previous_specs(), Some(error))
+            let previous = current
+                .pipelines
+                .iter()
+                .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+                .collect();
+            (previous, Some(error))
         }
-    };
-    let named = |name: &str| entries.contains_key(name);
+    }
+}
+
+/// Each pipeline of `specs` resolved against the plugins of `entries` (and
+/// those still `loading`), logging the ones newly not served.
+fn resolve_pipelines(
+    specs: BTreeMap<String, PipelineSpec>,
+    current: &PluginSet,
+    entries: &BTreeMap<String, Entry>,
+    loading: &BTreeMap<String, Source>,
+) -> BTreeMap<String, PipelineEntry> {
+    let named = |name: &str| entries.contains_key(name) || loading.contains_key(name);
     let served = |name: &str| entries.get(name).and_then(|entry| entry.served.clone());
+    let is_loading = |name: &str| loading.contains_key(name);
     let plugins = pipelines::Plugins {
         named: &named,
         served: &served,
+        loading: &is_loading,
     };
-    let resolved = specs
+    specs
         .into_iter()
         .map(|(name, spec)| {
             let previous = current.pipelines.get(&name);
@@ -410,16 +380,12 @@ fn pipelines_for(
                 previous.and_then(|entry| entry.resolved.as_ref().ok()),
             );
             if let Err(reason) = &resolved
+                && !matches!(reason, PipelineError::Loading(_))
                 && previous.and_then(|entry| entry.resolved.as_ref().err()) != Some(reason)
             {
                 tracing::error!(pipeline = %name, %reason, "pipeline not served");
             }
             (name, PipelineEntry { spec, resolved })
         })
-        .collect();
-    (resolved, error)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+        .collect()
 }

@@ -82,6 +82,10 @@ pub enum PipelineError {
     /// A plugin it names is not served.
     #[error("plugin {0:?} is not served")]
     NotServed(String),
+    /// A plugin it names is still loading (its first version): the
+    /// pipeline is served once it is.
+    #[error("plugin {0:?} is still loading")]
+    Loading(String),
     /// A validating pipeline names a mutating plugin.
     #[error("plugin {0:?} is mutating; a validating pipeline runs validating plugins only")]
     MutatingStep(String),
@@ -97,6 +101,8 @@ pub struct Plugins<'a> {
     pub named: &'a dyn Fn(&str) -> bool,
     /// The version served under this name, if any.
     pub served: &'a dyn Fn(&str) -> Option<Arc<Served>>,
+    /// Whether a plugin of this name is being loaded.
+    pub loading: &'a dyn Fn(&str) -> bool,
 }
 
 /// The pipeline `name` over `plugins`, or why it cannot be served.
@@ -120,8 +126,10 @@ pub fn resolve(
         if spec.plugins[..index].contains(plugin) {
             return Err(PipelineError::Repeated(plugin.clone()));
         }
-        let served =
-            (plugins.served)(plugin).ok_or_else(|| PipelineError::NotServed(plugin.clone()))?;
+        let served = (plugins.served)(plugin).ok_or_else(|| match (plugins.loading)(plugin) {
+            true => PipelineError::Loading(plugin.clone()),
+            false => PipelineError::NotServed(plugin.clone()),
+        })?;
         let plugin_mode = served.plugin().manifest().mode;
         if spec.mode == Mode::Validating && plugin_mode == Mode::Mutating {
             return Err(PipelineError::MutatingStep(plugin.clone()));

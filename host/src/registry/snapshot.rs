@@ -3,7 +3,7 @@
 //! served paths, what is refused, and what the API server and `/metrics`
 //! read of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::pipelines::{PipelineError, PipelineSpec};
@@ -57,6 +57,9 @@ pub struct PluginSet {
     pub(super) pipelines: BTreeMap<String, PipelineEntry>,
     /// Why `pipelines.toml` was not (re)read; the previous pipelines stay.
     pub(super) pipelines_error: Option<String>,
+    /// Plugins whose new files are being loaded (the previous version, if
+    /// any, serves meanwhile).
+    pub(super) loading: BTreeSet<String>,
 }
 
 /// What a path names in a snapshot.
@@ -173,6 +176,11 @@ impl PluginSet {
             })
         });
         plugins.chain(pipelines)
+    }
+
+    /// Plugins whose new files are being loaded.
+    pub fn loading(&self) -> &BTreeSet<String> {
+        &self.loading
     }
 
     /// Whether nothing is served.

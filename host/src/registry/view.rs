@@ -40,6 +40,7 @@ impl PluginSet {
             "plugins": plugins,
             "pipelines": pipelines,
             "pipelinesError": self.pipelines_error,
+            "loading": self.loading,
         })
     }
 }
