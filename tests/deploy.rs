@@ -121,6 +121,14 @@ fn kustomizations_name_files_that_exist_and_plugins_that_are_bundled() {
     }
 }
 
+/// The process alone (runtime, TLS, tokio), in MiB: VmRSS serving nothing.
+const PROCESS_MIB: u64 = 16;
+/// One compile of a component under 1 MiB at its peak (VmHWM of a cold start
+/// of the injector, less the process).
+const COMPILE_PEAK_MIB: u64 = 30;
+/// The bundled plugins' compiled code (VmRSS of a warm start, less the process).
+const BUNDLED_CODE_MIB: u64 = 10;
+
 #[test]
 fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
     let (_, document) = objects()
@@ -174,8 +182,32 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
     );
     assert_eq!(
         probe(&container.liveness_probe),
+        ("/healthz".to_owned(), ops.clone(), None)
+    );
+    // A cold start of many plugins is not killed by the liveness probe.
+    assert_eq!(
+        probe(&container.startup_probe),
         ("/healthz".to_owned(), ops, None)
     );
+    let startup = container.startup_probe.as_ref().unwrap();
+    let startup_s = startup.period_seconds.unwrap() * startup.failure_threshold.unwrap();
+    assert!(startup_s >= 300, "{startup_s} s to start");
+
+    // The memory limit holds what the flags let Wicket hold (the sum written
+    // beside the limit in the manifest).
+    let flag = |name: &str| -> u64 {
+        let prefix = format!("--{name}=");
+        let value = args.iter().find_map(|arg| arg.strip_prefix(&prefix));
+        value.unwrap_or_else(|| panic!("{prefix} missing")).parse().unwrap()
+    };
+    let limit = &container.resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"].0;
+    let limit_mib: u64 = limit.strip_suffix("Mi").unwrap().parse().unwrap();
+    let held_mib = PROCESS_MIB
+        + flag("plugin-memory-mib")
+        + flag("body-budget-mib")
+        + flag("max-compiles") * COMPILE_PEAK_MIB
+        + BUNDLED_CODE_MIB;
+    assert!(held_mib <= limit_mib, "{held_mib} MiB held, limit {limit}");
 
     // The projected plugin folder mounts exactly the ConfigMaps the overlay generates.
     let volume = pod
