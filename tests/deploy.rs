@@ -198,9 +198,19 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
     let flag = |name: &str| -> u64 {
         let prefix = format!("--{name}=");
         let value = args.iter().find_map(|arg| arg.strip_prefix(&prefix));
-        value.unwrap_or_else(|| panic!("{prefix} missing")).parse().unwrap()
+        value
+            .unwrap_or_else(|| panic!("{prefix} missing"))
+            .parse()
+            .unwrap()
     };
-    let limit = &container.resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"].0;
+    let limit = &container
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap()["memory"]
+        .0;
     let limit_mib: u64 = limit.strip_suffix("Mi").unwrap().parse().unwrap();
     let held_mib = PROCESS_MIB
         + flag("plugin-memory-mib")
