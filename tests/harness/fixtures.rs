@@ -10,6 +10,26 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
+/// `json` without the whitespace between its tokens (keys keep their
+/// order): the fixtures are stored indented for reading, and the API server
+/// sends compact JSON.
+pub fn compact(json: &[u8]) -> Vec<u8> {
+    let mut compacted = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        match (in_string, byte) {
+            (false, b' ' | b'\t' | b'\n' | b'\r') => continue,
+            (false, b'"') => in_string = true,
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            _ => {}
+        }
+        compacted.push(byte);
+    }
+    compacted
+}
+
 /// Every fixture's file name.
 pub fn fixture_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("tests/fixtures"))
@@ -49,4 +69,18 @@ pub fn apply(request: &[u8], patch: &json_patch::Patch) -> Value {
     let mut object = request["request"]["object"].clone();
     json_patch::patch(&mut object, patch).unwrap();
     object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn compacting_drops_whitespace_between_tokens_only() {
+        let indented = b"{\n  \"a\" : \"x y\\\" z\\\\\",\n\t\"b\": [1, 2]\n}\n";
+        assert_eq!(
+            compact(indented),
+            br#"{"a":"x y\" z\\","b":[1,2]}"#.to_vec()
+        );
+    }
 }

@@ -31,7 +31,9 @@ pub use builds::{misbehave, test_plugin, wicket_binary, workspace_root};
 pub use churn::Churn;
 pub use client::{Answer, Client, client_tls};
 pub use components::{sha256_hex, slow_to_compile, with_custom_section};
-pub use fixtures::{apply, edited_fixture, fixture, fixture_names, fixture_with_uid, with_object};
+pub use fixtures::{
+    apply, compact, edited_fixture, fixture, fixture_names, fixture_with_uid, with_object,
+};
 pub use oracle::Reviewed;
 pub use process::{PluginDir, Wicket, run_wicket};
 

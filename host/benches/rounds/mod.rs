@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wicket::admit::Decision;
+use wicket_tests::compact;
 
 const WARM_UP_CALLS: usize = 500;
 
@@ -66,24 +67,6 @@ pub fn review_body(path: &str) -> anyhow::Result<(Vec<u8>, String)> {
         Some(_) => (compact(&body), format!("{name} (compact)")),
         None => (body, name),
     })
-}
-
-/// `json` without the whitespace between its tokens.
-fn compact(json: &[u8]) -> Vec<u8> {
-    let mut compacted = Vec::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in json {
-        match (in_string, byte) {
-            (false, b' ' | b'\t' | b'\n' | b'\r') => continue,
-            (false, b'"') => in_string = true,
-            (true, _) if escaped => escaped = false,
-            (true, b'\\') => escaped = true,
-            (true, b'"') => in_string = false,
-            _ => {}
-        }
-        compacted.push(byte);
-    }
-    compacted
 }
 
 /// CALLS and ROUNDS from the arguments after the required ones.

@@ -31,7 +31,6 @@ impl Plugin for SidecarInjector {
         if !is_pod_create {
             return Ok(Verdict::allow());
         }
-        let pod: PodView = review.object()?;
         let keys = Keys::new(&settings.prefix);
         let annotation_keys: Vec<&str> = [&keys.inject, &keys.sidecars, &keys.status]
             .into_iter()
@@ -39,6 +38,12 @@ impl Plugin for SidecarInjector {
             .chain(settings.annotations_read())
             .collect();
         let marks = Marks::read(review, &[&keys.inject], &annotation_keys)?;
+        // Injected already (a reinvocation, or a pod copied from an injected
+        // one): answered from two annotations, without reading the pod.
+        if marks.annotation(&keys.status).is_some() {
+            return Ok(Verdict::allow());
+        }
+        let pod: PodView = review.object()?;
         let pod_volume = |index: usize| review.object_at(&format!("/spec/volumes/{index}"));
         let verdict = match inject::inject(&pod, &marks, &pod_volume, settings, &keys) {
             Ok(Some(injection)) => Verdict::allow()
