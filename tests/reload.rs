@@ -17,7 +17,7 @@ use wicket_tests::{
 };
 
 const POD: &str = "v1-pod-create-plain.json";
-/// Reloads follow a change within about 250 ms; this is only the give-up
+/// Reloads follow a change within about 100 ms; this is only the give-up
 /// point on a loaded CI machine.
 const LIMIT: Duration = Duration::from_secs(20);
 
