@@ -46,6 +46,10 @@ struct Args {
     /// Warm-up before measuring.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
+    /// A pause after each answer, e.g. 10ms: a paced client (one whose
+    /// latency is measured beside other load) instead of a saturating one.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pause: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -85,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..args.concurrency {
         // One client per worker: its own keep-alive connection.
         let client = Client::new(&args.ca, &base);
-        let (path, body) = (path.clone(), body.clone());
+        let (path, body, pause) = (path.clone(), body.clone(), args.pause);
         workers.spawn(async move {
             let mut latencies_us = Vec::new();
             loop {
@@ -99,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
                 }
                 if sent >= measure_from {
                     latencies_us.push(sent.elapsed().as_micros() as u64);
+                }
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
                 }
             }
         });
