@@ -15,7 +15,7 @@ use super::host::InstanceState;
 use super::legacy;
 use super::manifest::Manifest;
 use super::memory::{MemoryBudget, MemoryBudgets, MemoryCap};
-use super::meter::{Meter, Metered};
+use super::meter::{LongCalls, Meter, Metered};
 use super::outbound::Access;
 use super::outcome::{CallError, Overload, PluginFailure, Reviewed};
 use super::output::CapturedOutput;
@@ -83,6 +83,8 @@ pub struct Plugin {
     pub(super) own_slots: Semaphore,
     /// Its instances' memory together.
     pub(super) own_memory: Arc<MemoryBudget>,
+    /// When its calls last ran long.
+    pub(super) long_calls: LongCalls,
     /// Its outbound grant with the TLS files loaded, when it has one.
     pub(super) outbound: Option<Arc<Access>>,
     pub(super) shared: Arc<Shared>,
@@ -246,6 +248,7 @@ impl Plugin {
             meter.clone(),
             self.shared.turns.clone(),
             limits.timeout(),
+            self.long_calls.turns_after(),
             wall_bound.into_std(),
         ));
 
@@ -271,12 +274,13 @@ impl Plugin {
         let outcome = tokio::time::timeout_at(wall_bound, &mut run).await;
         let used = run.used();
         drop(run);
+        self.long_calls.record(meter);
         let result = match outcome {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, meter, &output)),
             Err(_elapsed) => Err(self.past_bound(used, meter)),
         };
-        drop(store);
+        tear_down(store);
         self.log_output(uid, &output);
         result
     }
@@ -351,5 +355,21 @@ impl Plugin {
             dropped_bytes = dropped,
             "plugin output"
         );
+    }
+}
+
+/// An instance whose memory grew past this is torn down off the async
+/// workers.
+const TEAR_DOWN_OFF_WORKERS_BYTES: usize = 4 << 20;
+
+/// Ends `store`'s instance. Returning a large memory to the kernel (hundreds
+/// of MiB for a plugin that grew to its cap) takes milliseconds of system
+/// calls: on an async worker it would stall every other review queued
+/// there, so a large instance is torn down on the blocking pool, and its
+/// memory stays charged to its plugin until it is.
+fn tear_down(store: Store<InstanceState>) {
+    match store.data().memory_reserved() > TEAR_DOWN_OFF_WORKERS_BYTES {
+        true => drop(tokio::task::spawn_blocking(move || drop(store))),
+        false => drop(store),
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::{StoreContextMut, UpdateDeadline};
 
-use super::meter::{LONG_CALL, Meter};
+use super::meter::Meter;
 
 /// How long past its deadline a review may take in wall-clock time, waiting
 /// for instance slots and the CPU included, before Wicket gives up on it as
@@ -46,11 +46,13 @@ pub(super) enum Tick {
 /// Pure: a call that used its deadline of its own time stops as the
 /// plugin's failure, whatever the clock says; one past its wall-clock bound
 /// stops (whose fault that is, the caller decides from the meter); one that
-/// has run [`LONG_CALL`] takes turns with the other long calls; any other
-/// yields and goes on.
+/// has run `turns_after` ([`LONG_CALL`](super::meter::LONG_CALL), or nothing for a plugin that ran
+/// long recently) takes turns with the other long calls; any other yields
+/// and goes on.
 pub(super) fn at_tick(
     used: Duration,
     deadline: Duration,
+    turns_after: Duration,
     now: Instant,
     wall_bound: Instant,
 ) -> Tick {
@@ -58,7 +60,7 @@ pub(super) fn at_tick(
         Tick::Stop(Interrupt::Deadline)
     } else if now >= wall_bound {
         Tick::Stop(Interrupt::WallBound)
-    } else if used >= LONG_CALL {
+    } else if used >= turns_after {
         Tick::TakeTurn
     } else {
         Tick::Yield
@@ -66,17 +68,25 @@ pub(super) fn at_tick(
 }
 
 /// The store's epoch callback for a call charging `meter`, with `deadline`
-/// of its own time, `wall_bound` and the `turns` of long calls.
+/// of its own time, taking `turns` with the long calls after `turns_after`
+/// of it, and stopped at `wall_bound`.
 pub(super) fn epoch_callback<T>(
     meter: Arc<Meter>,
     turns: Arc<Semaphore>,
     deadline: Duration,
+    turns_after: Duration,
     wall_bound: Instant,
 ) -> impl FnMut(StoreContextMut<'_, T>) -> wasmtime::Result<UpdateDeadline> + Send + Sync + 'static
 {
     move |_| {
         meter.end_turn();
-        let tick = at_tick(meter.used(), deadline, Instant::now(), wall_bound);
+        let tick = at_tick(
+            meter.used(),
+            deadline,
+            turns_after,
+            Instant::now(),
+            wall_bound,
+        );
         if let Tick::Stop(interrupt) = tick {
             return Err(wasmtime::Error::new(interrupt));
         }
@@ -92,6 +102,7 @@ pub(super) fn epoch_callback<T>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::meter::LONG_CALL;
     use super::*;
 
     const DEADLINE: Duration = Duration::from_millis(100);
@@ -102,7 +113,13 @@ mod tests {
             true => now,
             false => now + Duration::from_secs(1),
         };
-        at_tick(Duration::from_millis(used_ms), DEADLINE, now, wall_bound)
+        at_tick(
+            Duration::from_millis(used_ms),
+            DEADLINE,
+            LONG_CALL,
+            now,
+            wall_bound,
+        )
     }
 
     #[test]
@@ -111,6 +128,14 @@ mod tests {
         assert_eq!(tick(LONG_CALL.as_millis() as u64 - 1, false), Tick::Yield);
         assert_eq!(tick(LONG_CALL.as_millis() as u64, false), Tick::TakeTurn);
         assert_eq!(tick(99, false), Tick::TakeTurn);
+    }
+
+    #[test]
+    fn a_plugin_that_ran_long_recently_takes_turns_from_the_start() {
+        let bound = Instant::now() + Duration::from_secs(1);
+        let at = |used| at_tick(used, DEADLINE, Duration::ZERO, Instant::now(), bound);
+        assert_eq!(at(Duration::ZERO), Tick::TakeTurn);
+        assert_eq!(at(DEADLINE), Tick::Stop(Interrupt::Deadline));
     }
 
     #[test]

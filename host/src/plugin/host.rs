@@ -71,6 +71,11 @@ impl InstanceState {
         &mut self.limiter
     }
 
+    /// The linear memory the instance grew to, in bytes.
+    pub fn memory_reserved(&self) -> usize {
+        self.limiter.reserved()
+    }
+
     /// Which memory cap, if any, refused the plugin memory.
     pub fn memory_cap_hit(&self) -> Option<MemoryCap> {
         self.limiter.hit()

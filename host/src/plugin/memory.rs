@@ -85,6 +85,11 @@ impl MemoryLimiter {
     pub(super) fn hit(&self) -> Option<MemoryCap> {
         self.hit
     }
+
+    /// The linear memory the instance grew to, in bytes.
+    pub(super) fn reserved(&self) -> usize {
+        self.reserved
+    }
 }
 
 impl Drop for MemoryLimiter {

@@ -5,9 +5,10 @@
 //! never makes a plugin miss its deadline; the wall-clock bound around each
 //! call catches the host being too busy, as an overload, not as a failure.
 //!
-//! Long-running calls (past [`LONG_CALL`] of their own time) take turns: each
-//! slice of one needs a permit of a small semaphore, so looping plugins share
-//! at most that many cores and the other plugins keep the rest.
+//! Long-running calls (past [`LONG_CALL`] of their own time, or from their
+//! start for a plugin whose calls ran long recently: [`LongCalls`]) take
+//! turns: each slice of one needs a permit of a small semaphore, so looping
+//! plugins share at most that many cores and the other plugins keep the rest.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +22,49 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Own time after which a call counts as long-running and takes turns.
 pub const LONG_CALL: Duration = Duration::from_millis(10);
+/// How long after one of its calls ran long a plugin's calls take turns
+/// from their start.
+const LONG_RECENTLY: Duration = Duration::from_secs(10);
+
+/// When a plugin's calls last ran long. A plugin that looped recently has
+/// its next calls take turns from their first tick: otherwise every
+/// connection to it, answered at once at the wall-clock bound and sent
+/// again at once, brings a burst of new calls that each run [`LONG_CALL`]
+/// unthrottled, and the other plugins' short calls queue behind them.
+#[derive(Default)]
+pub struct LongCalls {
+    /// Milliseconds after [`process_start`] of the last long call, plus one
+    /// (0: never).
+    last_ms: AtomicU64,
+}
+
+impl LongCalls {
+    /// Notes how a call that ended ran.
+    pub fn record(&self, meter: &Meter) {
+        if meter.was_long() {
+            let now = u64::try_from(process_start().elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.last_ms.store(now.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Own time after which a new call takes turns: none if a call ran long
+    /// within [`LONG_RECENTLY`], else [`LONG_CALL`].
+    pub fn turns_after(&self) -> Duration {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let recently = last != 0
+            && process_start().elapsed() < Duration::from_millis(last - 1) + LONG_RECENTLY;
+        match recently {
+            true => Duration::ZERO,
+            false => LONG_CALL,
+        }
+    }
+}
+
+/// A fixed instant early in the process, for times kept in atomics.
+fn process_start() -> Instant {
+    static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+    *START
+}
 
 /// The running total of one call, shared by the poll wrapper ([`Metered`])
 /// and the engine's epoch callback; both run on the thread polling the call.
