@@ -21,6 +21,7 @@ use super::outcome::{CallError, Overload, PluginFailure, Reviewed};
 use super::output::CapturedOutput;
 use super::request::to_wit;
 use super::tag::LogTag;
+use super::teardown::Teardown;
 use crate::document::{Document, Documents};
 use crate::review::AdmissionRequest;
 use crate::text::truncate;
@@ -38,6 +39,8 @@ pub(super) struct Shared {
     pub(super) memory_share: usize,
     /// Advances the epoch while calls run.
     pub(super) ticker: Ticker,
+    /// Ends the instances that grew large.
+    pub(super) teardown: Teardown,
 }
 
 /// A plugin's pre-instantiated template, by the contract it was built
@@ -280,7 +283,7 @@ impl Plugin {
             Ok(Err((stage, error))) => Err(self.classify(stage, error, &store, meter, &output)),
             Err(_elapsed) => Err(self.past_bound(used, meter)),
         };
-        tear_down(store);
+        self.shared.teardown.end(store);
         self.log_output(uid, &output);
         result
     }
@@ -355,21 +358,5 @@ impl Plugin {
             dropped_bytes = dropped,
             "plugin output"
         );
-    }
-}
-
-/// An instance whose memory grew past this is torn down off the async
-/// workers.
-const TEAR_DOWN_OFF_WORKERS_BYTES: usize = 4 << 20;
-
-/// Ends `store`'s instance. Returning a large memory to the kernel (hundreds
-/// of MiB for a plugin that grew to its cap) takes milliseconds of system
-/// calls: on an async worker it would stall every other review queued
-/// there, so a large instance is torn down on the blocking pool, and its
-/// memory stays charged to its plugin until it is.
-fn tear_down(store: Store<InstanceState>) {
-    match store.data().memory_reserved() > TEAR_DOWN_OFF_WORKERS_BYTES {
-        true => drop(tokio::task::spawn_blocking(move || drop(store))),
-        false => drop(store),
     }
 }

@@ -21,6 +21,7 @@ mod output;
 mod request;
 mod runtime;
 mod tag;
+mod teardown;
 mod tls_client;
 
 pub use bindings::types;

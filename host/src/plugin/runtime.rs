@@ -42,6 +42,7 @@ use super::memory::MemoryBudget;
 use super::meter::LongCalls;
 use super::outbound::Access;
 use super::outcome::{CallError, LoadError, WasmError};
+use super::teardown::Teardown;
 use crate::document::Document;
 
 /// One plugin's instances may hold at most this fraction of the memory
@@ -146,6 +147,7 @@ impl Runtime {
                 memory: Arc::new(MemoryBudget::new(memory_budget)),
                 memory_share: memory_budget / PLUGIN_MEMORY_SHARE_DIVISOR,
                 ticker,
+                teardown: Teardown::start().map_err(|error| WasmError(error.into()))?,
             }),
         })
     }
