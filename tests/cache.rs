@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use wicket_tests::{PluginDir, Wicket, fixture, misbehave, sha256_hex, test_plugin};
+use wicket_tests::{PluginDir, Wicket, fixture, misbehave, run_wicket, sha256_hex, test_plugin};
 
 /// The folder: the misbehave component under two names, and the template.
 fn plugins() -> PluginDir {
@@ -116,4 +116,35 @@ async fn compilations_are_cached_shared_and_checked() {
         "{rejected}"
     );
     assert_eq!(entries(cache).len(), 2);
+}
+
+/// `wicket compile` fills a cache ahead of time (an image build step): a
+/// start from it compiles nothing. A folder with a plugin that does not
+/// load fails the step, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn wicket_compile_fills_the_cache_a_start_then_reads() {
+    let cache = tempfile::tempdir().unwrap();
+    let compile = |folder: &PluginDir| {
+        run_wicket(&[
+            "compile",
+            "--plugins",
+            folder.path().to_str().unwrap(),
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+        ])
+    };
+    let (code, stdout, stderr) = compile(&plugins());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("3 plugin(s) ready"), "{stdout}");
+    assert_eq!(entries(cache.path()).len(), 2, "two distinct components");
+    let (shared, owner, rejected) = start(cache.path()).await;
+    assert!(
+        ["disk/memory", "memory/disk"].contains(&shared.as_str()),
+        "{shared}"
+    );
+    assert_eq!((owner.as_str(), rejected.as_str()), ("disk", ""));
+
+    let (code, _, stderr) = compile(&plugins().write("broken.wasm", b"not wasm"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not compiled: broken: "), "{stderr}");
 }

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod patch;
 pub mod pipeline;
 pub mod plugin;
+pub mod precompile;
 pub mod registry;
 pub mod review;
 pub mod routes;

@@ -12,6 +12,7 @@ use wicket::check::{CheckConfig, ComponentFiles};
 use wicket::connections::ConnectionLimits;
 use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
+use wicket::precompile::PrecompileConfig;
 use wicket::suite::{Format, TestConfig};
 use wicket::tls::TlsSource;
 use wicket::webhook::{Endpoint, Registration};
@@ -43,6 +44,23 @@ enum Command {
     Test(TestArgs),
     /// Print the webhook configurations (YAML) that register a plugin folder.
     Manifests(ManifestsArgs),
+    /// Compile a plugin folder into a compile cache ahead of time (an image
+    /// build step), so that a start from that cache compiles nothing.
+    Compile(CompileArgs),
+}
+
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Folder of NAME.wasm plugins with optional NAME.toml manifests.
+    #[arg(long, env = "WICKET_PLUGINS")]
+    plugins: PathBuf,
+    /// The compile cache to fill: give it to `serve --cache-dir`.
+    #[arg(long, env = "WICKET_CACHE_DIR")]
+    cache_dir: PathBuf,
+    /// Components compiled at once.
+    #[arg(long, default_value_t = RuntimeConfig::default().max_compiles,
+        value_parser = clap::value_parser!(u16).range(1..))]
+    max_compiles: u16,
 }
 
 #[derive(clap::Args)]
@@ -366,6 +384,13 @@ fn main() -> ExitCode {
                 .block_on(wicket::manifests::manifests(&config))
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Compile(args) => runtime
+            .block_on(wicket::precompile::precompile(&PrecompileConfig {
+                plugins_dir: args.plugins,
+                cache_dir: args.cache_dir,
+                max_compiles: args.max_compiles,
+            }))
+            .map(|()| ExitCode::SUCCESS),
         Command::Check(args) => runtime
             .block_on(wicket::check::check(&CheckConfig {
                 plugin: ComponentFiles {

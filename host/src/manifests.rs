@@ -3,12 +3,11 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::plugin::{Runtime, RuntimeConfig};
-use crate::registry::{Registry, Trigger};
+use crate::plugin::RuntimeConfig;
+use crate::registry::Registry;
 use crate::webhook::{Registration, render};
 
 /// What to render.
@@ -33,17 +32,11 @@ pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let runtime = Runtime::new(&RuntimeConfig {
+    let runtime = RuntimeConfig {
         max_instances: 1,
         ..RuntimeConfig::default()
-    })
-    .context("starting the WebAssembly runtime")?;
-    let registry = Registry::new(Arc::new(runtime), config.plugins_dir.clone());
-    registry
-        .load_all(Trigger::Start)
-        .await
-        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let snapshot = registry.snapshot();
+    };
+    let snapshot = Registry::load_once(&runtime, config.plugins_dir.clone()).await?;
     let mut stderr = std::io::stderr().lock();
     for (name, reason) in snapshot.refused() {
         writeln!(stderr, "not registered: {name}: not loaded: {reason}")?;

@@ -41,7 +41,7 @@ pub use scan::PIPELINES_FILE;
 pub use settle::Changes;
 pub use snapshot::{Lookup, PluginSet, ServedVersion, Tally, Target, served_path};
 
-use crate::plugin::{Plugin, Runtime};
+use crate::plugin::{Plugin, Runtime, RuntimeConfig, WasmError};
 use crate::served::Source;
 use crate::text::with_causes;
 use load::load_source;
@@ -65,6 +65,17 @@ pub struct Registry {
     reloads: Reloads,
     /// Whether every plugin in the folder at start-up has been tried.
     started: AtomicBool,
+}
+
+/// Why [`Registry::load_once`] could not load a folder.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadOnceError {
+    /// The WebAssembly runtime did not start.
+    #[error("starting the WebAssembly runtime")]
+    Runtime(#[source] WasmError),
+    /// The folder could not be read.
+    #[error("reading the plugin folder {}", .0.display())]
+    Folder(PathBuf, #[source] io::Error),
 }
 
 /// What a reload found: the changes known at once, and the plugins to load.
@@ -296,6 +307,21 @@ impl Registry {
         }
         self.started.store(true, Ordering::Relaxed);
         Ok(changes)
+    }
+
+    /// Loads the folder `dir` once, every plugin tried, with a runtime of
+    /// `config`: what the one-shot commands (`manifests`, `compile`) read.
+    pub async fn load_once(
+        config: &RuntimeConfig,
+        dir: PathBuf,
+    ) -> Result<Arc<PluginSet>, LoadOnceError> {
+        let runtime = Runtime::new(config).map_err(LoadOnceError::Runtime)?;
+        let registry = Registry::new(Arc::new(runtime), dir);
+        registry
+            .load_all(Trigger::Start)
+            .await
+            .map_err(|error| LoadOnceError::Folder(registry.dir.clone(), error))?;
+        Ok(registry.snapshot())
     }
 
     /// Swaps in the snapshot of `entries` and `specs` after `current`, with
