@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::ServeConfig;
 use crate::connections::ConnectionLimits;
@@ -43,14 +44,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(registry.clone()));
     // Probes are answered from the start (`/readyz` 503 until the plugins
     // are loaded: a cold start of hundreds of plugins takes a while), and
-    // until `serve` returns, so that they see the drain while in-flight
-    // reviews finish.
+    // until `serve` returns (whichever way: the handle aborts it when
+    // dropped), so that they see the drain while in-flight reviews finish.
     let ops_listener = tokio::net::TcpListener::bind(config.ops_listen)
         .await
         .with_context(|| format!("binding --ops-listen {}", config.ops_listen))?;
     let ops_address = ops_listener.local_addr()?;
     println!("ops on http://{ops_address} (/metrics /plugins /readyz /healthz)");
-    let ops = AbortOnDrop(tokio::spawn(connections::serve(
+    let ops = AbortOnDropHandle::new(tokio::spawn(connections::serve(
         ops_listener,
         None,
         ops::router(registry.clone(), metrics.clone(), stopping.clone()),
@@ -141,16 +142,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     drop(ops);
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Aborts its task when dropped: the ops listener ends with `serve`,
-/// whichever way `serve` returns.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// How long the background tasks may take to stop once the reviews drained:

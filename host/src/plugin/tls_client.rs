@@ -18,6 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
+use tokio_util::task::AbortOnDropHandle;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// The I/O that goes on after a response's head has arrived.
@@ -169,13 +170,14 @@ impl ClientTls {
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        let mut driver = Driver(tokio::spawn(connection));
-        // A timed-out or failed request drops `driver`, ending its connection.
+        // Aborted when dropped: a request given up on (timed out, failed, or
+        // its plugin's call ended) must not leave its connection running.
+        let mut driver = AbortOnDropHandle::new(tokio::spawn(connection));
         let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)??;
         let io: Io = Box::new(async move {
-            match (&mut driver.0).await {
+            match (&mut driver).await {
                 Ok(result) => result.map_err(HttpError::from),
                 Err(_cancelled) => Ok(()),
             }
@@ -184,17 +186,6 @@ impl ClientTls {
             response.map(|body| body.map_err(HttpError::from).boxed_unsync()),
             io,
         ))
-    }
-}
-
-/// An outbound connection's task, aborted when dropped: a request given up
-/// on (timed out, failed, or its plugin's call ended) must not leave its
-/// connection running.
-struct Driver(tokio::task::JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
