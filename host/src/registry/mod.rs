@@ -287,13 +287,14 @@ impl Registry {
         );
         let mut entries = current.entries.clone();
         entries.insert(loaded.name, entry);
-        let specs = current
-            .pipelines
-            .iter()
-            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
-            .collect();
         let pipelines_error = current.pipelines_error.clone();
-        self.publish(&current, entries, specs, pipelines_error, &loading);
+        self.publish(
+            &current,
+            entries,
+            current.pipeline_specs(),
+            pipelines_error,
+            &loading,
+        );
         changes
     }
 
@@ -369,12 +370,7 @@ fn pipeline_specs(
             if current.pipelines_error.as_ref() != Some(&error) {
                 tracing::error!(%error, "pipelines not reloaded; the previous ones stay");
             }
-            let previous = current
-                .pipelines
-                .iter()
-                .map(|(name, entry)| (name.clone(), entry.spec.clone()))
-                .collect();
-            (previous, Some(error))
+            (current.pipeline_specs(), Some(error))
         }
     }
 }

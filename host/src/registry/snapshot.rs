@@ -178,6 +178,14 @@ impl PluginSet {
         plugins.chain(pipelines)
     }
 
+    /// Each pipeline's spec as last read, served or not.
+    pub(super) fn pipeline_specs(&self) -> BTreeMap<String, PipelineSpec> {
+        self.pipelines
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.spec.clone()))
+            .collect()
+    }
+
     /// Plugins whose new files are being loaded.
     pub fn loading(&self) -> &BTreeSet<String> {
         &self.loading
