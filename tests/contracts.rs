@@ -207,3 +207,30 @@ async fn a_host_failure_under_an_ignore_plugin_is_never_an_admission() {
         assert_eq!(count, 0.0, "counted as {admitted}");
     }
 }
+
+/// A component built against contract 0.2.0 as published, before 0.2.1
+/// added `cluster`: the host's 0.2.1 definitions satisfy its 0.2.0 imports.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_built_against_0_2_0_still_loads_and_judges() {
+    let plugins = PluginDir::new().plugin(
+        "frozen",
+        &wicket_tests::test_plugin("test-plugin-contract-0-2-0"),
+        None,
+    );
+    let wicket = Wicket::start(plugins).unwrap();
+    let listed = wicket.plugins().await;
+    assert_eq!(contract(&listed, "frozen"), "0.2", "{listed}");
+    let client = wicket.client();
+    let plain = wicket_tests::fixture("v1-pod-create-plain.json");
+    let admitted = client.review("/validate/frozen", &plain).await.unwrap();
+    assert_eq!(admitted.response["allowed"], true, "{}", admitted.response);
+    let labelled = edited_fixture("v1-pod-create-plain.json", |request| {
+        request["object"]["metadata"]["labels"]["deny"] = json!("yes");
+    });
+    let refused = client.review("/validate/frozen", &labelled).await.unwrap();
+    assert_eq!(
+        refused.response["status"]["message"], "frozen: refused by a contract 0.2.0 plugin",
+        "{}",
+        refused.response
+    );
+}

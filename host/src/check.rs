@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::cluster::{Cluster, ClusterConfig, folder};
 use crate::document::Documents;
 use crate::judge::judge;
 use crate::plugin::{Overload, Plugin, Runtime, RuntimeConfig};
@@ -35,13 +36,15 @@ pub struct CheckConfig {
     pub plugin: ComponentFiles,
     /// A request to judge.
     pub review: Option<PathBuf>,
+    /// What the plugin may read of the cluster, and where from.
+    pub cluster: ClusterConfig,
 }
 
 /// A plugin loaded as `serve` loads it, on a runtime of its own.
 pub struct Standalone {
     plugin: Plugin,
     /// Kept for as long as the plugin runs on it.
-    _runtime: Runtime,
+    runtime: Runtime,
 }
 
 /// Why a review body got no answer.
@@ -57,8 +60,10 @@ pub enum JudgeError {
 
 impl ComponentFiles {
     /// Loads the plugin exactly as `serve` would: compiled, its world and
-    /// imports checked, its manifest parsed, its `validate-settings` run.
-    pub async fn load(&self) -> anyhow::Result<Standalone> {
+    /// imports checked, its manifest parsed (its cluster reads checked
+    /// against `cluster.allow`), its `validate-settings` run; its cluster
+    /// reads served from `cluster.objects`.
+    pub async fn load(&self, cluster: &ClusterConfig) -> anyhow::Result<Standalone> {
         let stem = self
             .wasm
             .file_stem()
@@ -69,17 +74,21 @@ impl ComponentFiles {
             .manifest
             .clone()
             .unwrap_or_else(|| self.wasm.with_file_name(format!("{stem}.toml")));
-        let runtime =
-            Runtime::new(&RuntimeConfig::default()).context("starting the WebAssembly runtime")?;
+        let runtime = Runtime::new(&RuntimeConfig {
+            cluster_allow: cluster.allow.clone(),
+            ..RuntimeConfig::default()
+        })
+        .context("starting the WebAssembly runtime")?;
+        if let Some(dir) = &cluster.objects {
+            let objects = folder::read(dir).context("--cluster-objects")?;
+            runtime.cluster().set(objects);
+        }
         let plugin = load_plugin(&runtime, &name, &self.wasm, &manifest)
             .await
             .map_err(|error| {
                 anyhow::anyhow!("plugin {name} does not load: {}", with_causes(&error))
             })?;
-        Ok(Standalone {
-            plugin,
-            _runtime: runtime,
-        })
+        Ok(Standalone { plugin, runtime })
     }
 }
 
@@ -87,6 +96,11 @@ impl Standalone {
     /// The plugin.
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
+    }
+
+    /// The objects its cluster reads are served from.
+    pub fn cluster(&self) -> &Cluster {
+        self.runtime.cluster()
     }
 
     /// Judges one `AdmissionReview` body as `serve` would, and returns the
@@ -109,7 +123,7 @@ impl Standalone {
 /// Loads the plugin, prints where it would be served and, given a request,
 /// prints the `AdmissionReview` answer Wicket would send.
 pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
-    let loaded = config.plugin.load().await?;
+    let loaded = config.plugin.load(&config.cluster).await?;
     let plugin = loaded.plugin();
     let mode = plugin.manifest().mode;
     let mut report = format!(

@@ -55,6 +55,9 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Keep the webhook configurations registered (`--register`).
     pub register: Option<Registration>,
+    /// A folder of objects served to plugins as the cluster
+    /// (`--cluster-objects`).
+    pub cluster_objects: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -76,6 +79,7 @@ impl ServeConfig {
             runtime: RuntimeConfig::default(),
             shutdown_grace: Duration::from_secs(20),
             register: None,
+            cluster_objects: None,
         }
     }
 }

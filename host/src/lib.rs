@@ -12,6 +12,7 @@
 pub mod admit;
 pub mod body;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod counters;
@@ -20,6 +21,7 @@ pub mod fault;
 pub mod judge;
 pub mod manifests;
 pub mod metrics;
+pub mod objects;
 pub mod ops;
 pub mod patch;
 pub mod pipeline;

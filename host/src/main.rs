@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
 use wicket::check::{CheckConfig, ComponentFiles};
+use wicket::cluster::ClusterConfig;
+use wicket::cluster::allow::AllowList;
 use wicket::connections::ConnectionLimits;
 use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
@@ -167,6 +169,28 @@ impl EndpointArgs {
     }
 }
 
+/// What plugins may read of the cluster, and where from.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// A folder of objects (YAML or JSON) served to plugins as the cluster,
+    /// read again when it changes.
+    #[arg(long, env = "WICKET_CLUSTER_OBJECTS")]
+    cluster_objects: Option<PathBuf>,
+    /// Kinds plugins may read, as Kind or Kind.group (Namespace,
+    /// Ingress.networking.k8s.io), or '*' for all [default: all but Secret].
+    #[arg(long, value_delimiter = ',')]
+    cluster_allow: Vec<String>,
+}
+
+impl ClusterArgs {
+    fn into_config(self) -> ClusterConfig {
+        ClusterConfig {
+            objects: self.cluster_objects,
+            allow: AllowList::from_args(&self.cluster_allow),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct TestArgs {
     /// Case folders (with a suite.yaml naming the plugin, unless --plugin is given) or case files.
@@ -184,6 +208,9 @@ struct TestArgs {
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Objects under every case's own (cases and suite.yaml add theirs with `cluster:`).
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,6 +232,8 @@ struct CheckArgs {
     /// An AdmissionReview request (JSON) to judge; the answer goes to stdout.
     #[arg(long)]
     review: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(clap::Args)]
@@ -289,6 +318,8 @@ struct ServeArgs {
     register: bool,
     #[command(flatten)]
     endpoint: EndpointArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 impl ServeArgs {
@@ -317,6 +348,7 @@ impl ServeArgs {
             true => Some(self.endpoint.registration()?),
             false => None,
         };
+        let cluster = self.cluster.into_config();
         Ok(ServeConfig {
             listen: self.listen,
             ops_listen: self.ops_listen,
@@ -336,7 +368,9 @@ impl ServeArgs {
                 cache_dir: self.cache_dir,
                 memory_budget_mib: self.plugin_memory_mib,
                 max_compiles: self.max_compiles,
+                cluster_allow: cluster.allow,
             },
+            cluster_objects: cluster.objects,
             register,
             ..ServeConfig::new(self.plugins)
         })
@@ -399,6 +433,7 @@ fn main() -> ExitCode {
                     name: args.name,
                 },
                 review: args.review,
+                cluster: args.cluster.into_config(),
             }))
             .map(|()| ExitCode::SUCCESS),
         Command::Test(args) => {
@@ -413,6 +448,7 @@ fn main() -> ExitCode {
                     ReportFormat::Text => Format::Text,
                     ReportFormat::Json => Format::Json,
                 },
+                cluster: args.cluster.into_config(),
             };
             match runtime.block_on(wicket::suite::test(&config)) {
                 Ok(true) => Ok(ExitCode::SUCCESS),

@@ -21,7 +21,7 @@ use crate::plugin::Runtime;
 use crate::registry::{self, PluginSet, Registry, Trigger};
 use crate::routes::{self, AppState};
 use crate::webhook::register;
-use crate::{connections, ops, tls};
+use crate::{cluster, connections, ops, tls};
 
 /// Loads the plugins and serves them until SIGTERM or SIGINT.
 ///
@@ -40,6 +40,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let stopping = stop_on_signal(config.shutdown_grace);
     let runtime =
         Arc::new(Runtime::new(&config.runtime).context("starting the WebAssembly runtime")?);
+    // The objects folder is read before any plugin loads, so that the first
+    // review reads it; a folder that does not read is a start-up error.
+    if let Some(dir) = &config.cluster_objects {
+        let objects = cluster::folder::read(dir).context("--cluster-objects")?;
+        runtime.cluster().set(objects);
+    }
+    let cluster = runtime.cluster().clone();
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));
     let metrics = Arc::new(Metrics::new(registry.clone()));
     // Probes are answered from the start (`/readyz` 503 until the plugins
@@ -108,6 +115,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     own(Box::pin(hangups));
     own(Box::pin(follower));
     own(Box::pin(tls.keeper.run(rereads.certificates)));
+    if let Some(dir) = config.cluster_objects.clone() {
+        own(Box::pin(cluster::folder::follow(dir, cluster)));
+    }
     if let (Some(client), Some(registration)) = (kube_client, config.register.clone()) {
         own(Box::pin(register::run(
             client,

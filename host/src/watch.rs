@@ -1,5 +1,6 @@
 //! Noticing changes in folders: the plugin folder (followed by
-//! `registry::follow`) and the certificate files' folders (by `tls`).
+//! `registry::follow`), the certificate files' folders (by `tls`) and the
+//! cluster objects folder (by `cluster::folder`).
 //! A change (a file written, renamed, removed, a `..data` symlink swapped)
 //! counts once the folder has been quiet for a moment (at most a second
 //! after it, however busy the folder), so a file still being copied is
@@ -80,6 +81,16 @@ impl DirWatch {
         if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {
             tracing::debug!(%error, folder = %folder.display(), "watching only the parent");
         }
+        Ok(DirWatch {
+            _watcher: Some(watcher),
+            changed,
+        })
+    }
+
+    /// Watches `folder` and everything under it.
+    pub fn tree(folder: &Path) -> notify::Result<DirWatch> {
+        let (mut watcher, changed) = notifier(|_| true)?;
+        watcher.watch(folder, RecursiveMode::Recursive)?;
         Ok(DirWatch {
             _watcher: Some(watcher),
             changed,

@@ -36,6 +36,8 @@ pub mod v0_1 {
     pub use super::generated::v0_1::{AdmissionPlugin, AdmissionPluginPre};
 }
 
+/// The `cluster` import that plugins read other objects through.
+pub use generated::v0_2::wicket::admission::cluster;
 /// The `log` import that plugins call.
 pub use generated::v0_2::wicket::admission::log;
 /// The request and answer types exchanged with a plugin.

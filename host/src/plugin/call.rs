@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use wasmtime::{Engine, Store};
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, v0_1};
+use super::cluster_access::ClusterAccess;
 use super::deadline::{Interrupt, WALL_HEADROOM, epoch_callback, wall_bound};
 use super::epoch::Ticker;
 use super::host::InstanceState;
@@ -90,6 +91,8 @@ pub struct Plugin {
     pub(super) long_calls: LongCalls,
     /// Its outbound grant with the TLS files loaded, when it has one.
     pub(super) outbound: Option<Arc<Access>>,
+    /// What it may read of the cluster.
+    pub(super) cluster: Arc<ClusterAccess>,
     pub(super) shared: Arc<Shared>,
 }
 
@@ -242,6 +245,7 @@ impl Plugin {
                     shared: self.shared.memory.clone(),
                 },
                 self.outbound.clone(),
+                self.cluster.clone(),
                 &output,
             ),
         );

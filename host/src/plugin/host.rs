@@ -15,6 +15,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::log::{self, Level};
 use super::bindings::v0_1;
+use super::cluster_access::ClusterAccess;
 use super::memory::{MemoryBudgets, MemoryCap, MemoryLimiter};
 use super::outbound::{Access, OutboundHooks};
 use super::output::CapturedOutput;
@@ -33,19 +34,23 @@ pub struct InstanceState {
     limiter: MemoryLimiter,
     http: WasiHttpCtx,
     outbound: OutboundHooks,
+    /// What it may read of the cluster.
+    pub(super) cluster_access: Arc<ClusterAccess>,
     /// Who is running, for the log.
     pub tag: LogTag,
     log_lines: u32,
 }
 
 impl InstanceState {
-    /// A sandbox with no capabilities but `outbound` access, capped at
+    /// A sandbox with no capabilities but `outbound` access and reads of
+    /// what `cluster_access` allows, capped at
     /// `memory_bytes` of linear memory, whose output goes into `output`.
     pub fn new(
         tag: LogTag,
         memory_bytes: usize,
         memory_budgets: MemoryBudgets,
         outbound: Option<Arc<Access>>,
+        cluster_access: Arc<ClusterAccess>,
         output: &CapturedOutput,
     ) -> InstanceState {
         let wasi = WasiCtx::builder()
@@ -61,6 +66,7 @@ impl InstanceState {
             limiter: MemoryLimiter::new(memory_bytes, memory_budgets),
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(outbound, tag.clone()),
+            cluster_access,
             tag,
             log_lines: 0,
         }

@@ -3,6 +3,8 @@
 
 mod bindings;
 mod call;
+mod cluster;
+mod cluster_access;
 mod compile;
 mod compile_turns;
 mod deadline;

@@ -51,6 +51,9 @@ pub enum LoadError {
     /// The component does not export Wicket's `admission-plugin` world.
     #[error("the component does not export the wicket:admission/plugin interface")]
     WrongWorld(#[source] WasmError),
+    /// The manifest declares reads of a kind the operator does not allow.
+    #[error(transparent)]
+    ClusterNotAllowed(#[from] super::cluster_access::NotAllowed),
     /// The component is not the one its manifest pins.
     #[error("its sha256 is {actual}, but the manifest pins {expected}")]
     DigestMismatch {

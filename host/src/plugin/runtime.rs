@@ -34,6 +34,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, v0_1};
 use super::call::{Contract, Plugin, Shared};
+use super::cluster_access::ClusterAccess;
 use super::compile::{self, Compiler};
 use super::epoch::Ticker;
 use super::host::InstanceState;
@@ -43,6 +44,8 @@ use super::meter::LongCalls;
 use super::outbound::Access;
 use super::outcome::{CallError, LoadError, WasmError};
 use super::teardown::Teardown;
+use crate::cluster::Cluster;
+use crate::cluster::allow::AllowList;
 use crate::document::Document;
 
 /// One plugin's instances may hold at most this fraction of the memory
@@ -72,6 +75,8 @@ pub struct RuntimeConfig {
     /// Components compiled at once; each holds its compiler's working
     /// memory until it ends.
     pub max_compiles: u16,
+    /// The kinds plugins may read from the cluster.
+    pub cluster_allow: AllowList,
 }
 
 impl Default for RuntimeConfig {
@@ -81,6 +86,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             memory_budget_mib: 1024,
             max_compiles: 2,
+            cluster_allow: AllowList::default(),
         }
     }
 }
@@ -94,6 +100,9 @@ pub struct Runtime {
     /// The same plus `wasi:http`, for plugins granted outbound hosts.
     outbound_linker: Linker<InstanceState>,
     shared: Arc<Shared>,
+    /// The objects plugins read, and which kinds they may.
+    cluster: Arc<Cluster>,
+    cluster_allow: AllowList,
 }
 
 impl Runtime {
@@ -149,6 +158,8 @@ impl Runtime {
                 ticker,
                 teardown: Teardown::start().map_err(|error| WasmError(error.into()))?,
             }),
+            cluster: Arc::new(Cluster::default()),
+            cluster_allow: config.cluster_allow.clone(),
         })
     }
 
@@ -199,6 +210,11 @@ impl Runtime {
             )),
             None => None,
         };
+        let cluster = ClusterAccess::new(
+            manifest.cluster.clone(),
+            self.cluster.clone(),
+            &self.cluster_allow,
+        )?;
         let plugin = Plugin {
             name: name.into(),
             digest,
@@ -207,6 +223,7 @@ impl Runtime {
             own_memory: Arc::new(MemoryBudget::new(self.shared.memory_share)),
             long_calls: LongCalls::default(),
             outbound,
+            cluster: Arc::new(cluster),
             manifest,
             pre,
             shared: self.shared.clone(),
@@ -221,6 +238,12 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// The objects plugins read through `cluster`: empty (every read
+    /// `unavailable`) until a source is set.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
     /// Drops compilations of components no plugin uses any more.
     pub fn forget_unused(&self, in_use: &[&str]) {
         self.compiler.retain(in_use);

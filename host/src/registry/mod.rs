@@ -160,6 +160,12 @@ impl Registry {
         self.runtime.describe_compiles()
     }
 
+    /// For `/plugins`: where the objects plugins read come from, and how
+    /// many of each kind are held.
+    pub fn cluster(&self) -> serde_json::Value {
+        self.runtime.cluster().describe()
+    }
+
     /// Whether every plugin in the folder at start-up has been tried
     /// ([`Registry::load_all`] ended once).
     pub fn started(&self) -> bool {

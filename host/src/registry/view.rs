@@ -68,6 +68,11 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
             "timeoutMs": outbound.timeout_ms,
             "maxResponseKib": outbound.max_response_kib,
         })),
+        "clusterReads": manifest.map(|manifest| manifest.cluster.iter().map(|read| json!({
+            "kind": read.kind.to_string(),
+            "metadataOnly": read.metadata_only,
+            "indexes": read.indexes.iter().map(|(name, path)| (name.clone(), json!(path.to_string()))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>()),
         "loadedAt": served.map(|served| rfc3339(served.loaded_at)),
         "generation": served.map_or(0, |served| served.generation),
         "lastError": entry.last_error,

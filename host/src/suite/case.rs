@@ -1,7 +1,8 @@
 //! A case file: one case, or a list of them, in YAML or JSON. A case names
 //! a review (a file beside it, such as a captured fixture, or one written
 //! inline), fields to set or remove in it (JSON pointers from the review's
-//! root), and the answer expected ([`Expect`]).
+//! root), the cluster state its plugin reads (`cluster:` objects inline or
+//! files of them), and the answer expected ([`Expect`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::expect::Expect;
+use crate::objects::ObjectsError;
 
 /// One case, ready to run.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct Case {
     pub name: String,
     /// The review to send, edited.
     pub review: Value,
+    /// The objects its plugin reads of the cluster, if it says.
+    pub cluster: Option<Vec<Value>>,
     /// What the answer must be.
     pub expect: Expect,
 }
@@ -33,7 +37,19 @@ struct Spec {
     set: BTreeMap<String, Value>,
     #[serde(default)]
     remove: Vec<String>,
+    cluster: Option<Vec<ClusterEntry>>,
     expect: Expect,
+}
+
+/// An entry of a `cluster:` list: a file or folder of objects (relative to
+/// the file naming it), or an object written inline.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ClusterEntry {
+    /// YAML or JSON objects.
+    Path(PathBuf),
+    /// One object (or a `List`).
+    Inline(Value),
 }
 
 /// Where a case's review comes from.
@@ -67,6 +83,27 @@ pub enum CaseError {
     /// A `remove` pointer names nothing.
     #[error("cannot remove {0}: there is nothing there")]
     Remove(String),
+    /// A file of cluster objects does not read.
+    #[error("cluster")]
+    Objects(#[from] ObjectsError),
+    /// An inline cluster object lacks what objects have.
+    #[error("cluster: entry {0} is not a Kubernetes object ({1})")]
+    NotAnObject(usize, &'static str),
+}
+
+/// The objects of a `cluster:` list; paths are relative to `dir`.
+pub fn cluster_objects(entries: Vec<ClusterEntry>, dir: &Path) -> Result<Vec<Value>, CaseError> {
+    let mut objects = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        match entry {
+            ClusterEntry::Path(path) => objects.extend(crate::objects::read_path(&dir.join(path))?),
+            ClusterEntry::Inline(object) => objects.extend(
+                crate::objects::flatten(vec![object])
+                    .map_err(|(_, why)| CaseError::NotAnObject(index + 1, why))?,
+            ),
+        }
+    }
+    Ok(objects)
 }
 
 /// Reads the cases in `path`.
@@ -99,6 +136,10 @@ pub fn read(path: &Path) -> Result<Vec<Case>, CaseError> {
             Ok(Case {
                 name,
                 review: review_of(spec.review, dir, &spec.set, &spec.remove)?,
+                cluster: spec
+                    .cluster
+                    .map(|entries| cluster_objects(entries, dir))
+                    .transpose()?,
                 expect: spec.expect,
             })
         })

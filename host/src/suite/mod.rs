@@ -10,7 +10,13 @@
 //! plugin: ../../../target/wasm32-wasip2/release/require_owner.wasm
 //! manifest: ../../../deploy/plugins/require-owner.toml   # default: NAME.toml beside it
 //! name: require-owner                                   # default: from the file name
+//! cluster: [objects/]                                   # objects every case reads
 //! ```
+//!
+//! A case's plugin reads the cluster (see `cluster`) from the objects of
+//! `--cluster-objects`, its suite's `cluster:` and its own `cluster:`
+//! together; when none of the three gives any, it has no cluster source
+//! (its reads are `unavailable`).
 
 mod case;
 mod expect;
@@ -20,10 +26,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::check::{self, ComponentFiles, Standalone};
+use crate::cluster::{ClusterConfig, Objects};
 use crate::text::with_causes;
 use case::CaseError;
+use case::ClusterEntry;
 use report::{CaseOutcome, SuiteOutcome};
 
 /// The file in a case folder that names its plugin.
@@ -47,6 +56,8 @@ pub struct TestConfig {
     pub plugin: Option<ComponentFiles>,
     /// How to print the results.
     pub format: Format,
+    /// What plugins may read, and objects under every case's.
+    pub cluster: ClusterConfig,
 }
 
 /// `suite.yaml`.
@@ -56,18 +67,37 @@ struct SuiteFile {
     plugin: PathBuf,
     manifest: Option<PathBuf>,
     name: Option<String>,
+    cluster: Option<Vec<ClusterEntry>>,
+}
+
+/// A suite's plugin, its case files, and the objects all its cases read.
+struct Suite {
+    plugin: ComponentFiles,
+    files: Vec<PathBuf>,
+    cluster: Option<Vec<Value>>,
 }
 
 /// Runs every case and prints the report; `Ok(false)` when a case failed,
 /// an error when a plugin does not load or a path names no cases.
 pub async fn test(config: &TestConfig) -> anyhow::Result<bool> {
+    let base = match &config.cluster.objects {
+        Some(dir) => Some(crate::objects::read_path(dir).context("--cluster-objects")?),
+        None => None,
+    };
     let mut suites = Vec::new();
     for path in &config.paths {
-        let (plugin, files) = suite_at(path, config.plugin.as_ref())?;
-        let loaded = plugin.load().await?;
+        let suite = suite_at(path, config.plugin.as_ref())?;
+        let loaded = suite
+            .plugin
+            .load(&ClusterConfig {
+                objects: None,
+                allow: config.cluster.allow.clone(),
+            })
+            .await?;
+        let shared = join(base.clone(), suite.cluster);
         let mut cases = Vec::new();
-        for file in files {
-            cases.extend(run_file(&loaded, &file).await);
+        for file in suite.files {
+            cases.extend(run_file(&loaded, &file, &shared).await);
         }
         suites.push(SuiteOutcome {
             plugin: loaded.plugin().name().to_owned(),
@@ -86,10 +116,7 @@ pub async fn test(config: &TestConfig) -> anyhow::Result<bool> {
 
 /// The plugin and the case files of `path`: a folder's case files, or one
 /// case file; the plugin from `given` or the `suite.yaml` beside them.
-fn suite_at(
-    path: &Path,
-    given: Option<&ComponentFiles>,
-) -> anyhow::Result<(ComponentFiles, Vec<PathBuf>)> {
+fn suite_at(path: &Path, given: Option<&ComponentFiles>) -> anyhow::Result<Suite> {
     let (dir, files) = match path.is_dir() {
         true => (path.to_owned(), case_files(path)?),
         false => (
@@ -98,11 +125,17 @@ fn suite_at(
         ),
     };
     anyhow::ensure!(!files.is_empty(), "{} holds no case files", path.display());
-    let plugin = match given {
-        Some(plugin) => plugin.clone(),
-        None => suite_plugin(&dir.join(SUITE_FILE))?,
+    let suite_file = dir.join(SUITE_FILE);
+    let (plugin, cluster) = match given {
+        Some(plugin) if !suite_file.exists() => (plugin.clone(), None),
+        Some(plugin) => (plugin.clone(), read_suite(&suite_file)?.1),
+        None => read_suite(&suite_file)?,
     };
-    Ok((plugin, files))
+    Ok(Suite {
+        plugin,
+        files,
+        cluster,
+    })
 }
 
 /// The case files of `dir`, by name.
@@ -122,8 +155,9 @@ fn case_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The plugin `suite.yaml` names, its paths taken from the file's folder.
-fn suite_plugin(file: &Path) -> anyhow::Result<ComponentFiles> {
+/// The plugin `suite.yaml` names and the objects its cases read, its paths
+/// taken from the file's folder.
+fn read_suite(file: &Path) -> anyhow::Result<(ComponentFiles, Option<Vec<Value>>)> {
     let text = std::fs::read_to_string(file).with_context(|| {
         format!(
             "reading {} (or name the plugin with --plugin)",
@@ -133,16 +167,34 @@ fn suite_plugin(file: &Path) -> anyhow::Result<ComponentFiles> {
     let suite: SuiteFile =
         serde_saphyr::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
     let dir = file.parent().unwrap_or(Path::new("."));
-    Ok(ComponentFiles {
+    let cluster = suite
+        .cluster
+        .map(|entries| case::cluster_objects(entries, dir))
+        .transpose()
+        .with_context(|| format!("reading {}", file.display()))?;
+    let plugin = ComponentFiles {
         wasm: dir.join(suite.plugin),
         manifest: suite.manifest.map(|manifest| dir.join(manifest)),
         name: suite.name,
-    })
+    };
+    Ok((plugin, cluster))
+}
+
+/// The objects of two layers of cluster state; none when neither gives any.
+fn join(under: Option<Vec<Value>>, over: Option<Vec<Value>>) -> Option<Vec<Value>> {
+    match (under, over) {
+        (None, None) => None,
+        (under, over) => Some(under.into_iter().chain(over).flatten().collect()),
+    }
 }
 
 /// Runs the cases of one file; a file that gives no cases is one failed
 /// case saying why.
-async fn run_file(loaded: &Standalone, file: &Path) -> Vec<CaseOutcome> {
+async fn run_file(
+    loaded: &Standalone,
+    file: &Path,
+    shared: &Option<Vec<Value>>,
+) -> Vec<CaseOutcome> {
     let cases = match case::read(file) {
         Ok(cases) => cases,
         Err(error) => {
@@ -150,7 +202,13 @@ async fn run_file(loaded: &Standalone, file: &Path) -> Vec<CaseOutcome> {
         }
     };
     let mut outcomes = Vec::new();
-    for case in cases {
+    for mut case in cases {
+        match join(shared.clone(), case.cluster.take()) {
+            Some(objects) => loaded
+                .cluster()
+                .set(Objects::new(objects, "the case's cluster state")),
+            None => loaded.cluster().clear(),
+        }
         outcomes.push(run_case(loaded, file, case).await);
     }
     outcomes

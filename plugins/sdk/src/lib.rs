@@ -85,6 +85,7 @@ pub mod arena;
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
+pub mod cluster;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;

@@ -175,6 +175,12 @@ impl<'a> Review<'a> {
         self.read(self.options.as_ref(), "options", "")
     }
 
+    /// Reads of other objects of the cluster: the kinds the manifest
+    /// declares under `[cluster]`.
+    pub fn cluster(&self) -> crate::cluster::Cluster {
+        crate::cluster::Cluster::new()
+    }
+
     /// The request as Wicket passed it, without its objects.
     pub fn request(&self) -> &Request {
         &self.request

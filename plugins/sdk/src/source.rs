@@ -22,6 +22,8 @@ pub trait Reader {
 pub(crate) enum Source<'a> {
     /// Read through the host, a part at a time.
     Host(&'a Document),
+    /// The same, for a document the plugin holds (a cluster object).
+    Owned(std::rc::Rc<Document>),
     /// Read from a host's document natively (benchmarks).
     #[cfg(feature = "native")]
     Native(&'a dyn Reader),
@@ -35,6 +37,7 @@ impl Source<'_> {
     pub(crate) fn get(&self, pointer: &str) -> Option<String> {
         match self {
             Source::Host(document) => document.get(pointer),
+            Source::Owned(document) => document.get(pointer),
             #[cfg(feature = "native")]
             Source::Native(reader) => reader.get(pointer),
             #[cfg(any(test, feature = "testing"))]
@@ -49,6 +52,7 @@ impl Source<'_> {
     pub(crate) fn part(&self, pointer: &str, inline: u32) -> Option<Part> {
         match self {
             Source::Host(document) => document.part(pointer, inline),
+            Source::Owned(document) => document.part(pointer, inline),
             #[cfg(feature = "native")]
             Source::Native(reader) => reader.part(pointer, inline),
             #[cfg(any(test, feature = "testing"))]
@@ -68,6 +72,7 @@ impl Source<'_> {
     ) -> Option<Vec<Option<Part>>> {
         match self {
             Source::Host(document) => document.members(pointer, names, inline),
+            Source::Owned(document) => document.members(pointer, names, inline),
             #[cfg(feature = "native")]
             Source::Native(reader) => reader.members(pointer, names, inline),
             #[cfg(any(test, feature = "testing"))]
@@ -87,6 +92,7 @@ impl Source<'_> {
     pub(crate) fn elements(&self, pointer: &str, inline: u32) -> Option<Vec<Part>> {
         match self {
             Source::Host(document) => document.elements(pointer, inline),
+            Source::Owned(document) => document.elements(pointer, inline),
             #[cfg(feature = "native")]
             Source::Native(reader) => reader.elements(pointer, inline),
             #[cfg(any(test, feature = "testing"))]

@@ -4,6 +4,7 @@
 //! Every field has a default, so a plugin without a manifest is a validating
 //! plugin with `failure-policy = "fail"`, the default limits and `{}` settings.
 
+pub mod cluster;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::grant::{GrantError, Outbound};
+use cluster::{ClusterFile, ClusterReadError, Read};
 use webhook::{WebhookError, WebhookSpec};
 
 /// Whether a plugin may change objects. It is served on `/mutate/NAME` or
@@ -206,6 +208,9 @@ pub struct Manifest {
     /// How the API server should call it (`[[webhook]]` entries); none:
     /// Wicket serves it but does not register it.
     pub webhooks: Vec<WebhookSpec>,
+    /// The kinds of other objects it reads (`[cluster]`); none: it reads
+    /// nothing but the review.
+    pub cluster: Vec<Read>,
 }
 
 impl Default for Manifest {
@@ -219,6 +224,7 @@ impl Default for Manifest {
             sha256: None,
             outbound: None,
             webhooks: Vec::new(),
+            cluster: Vec::new(),
         }
     }
 }
@@ -243,6 +249,8 @@ struct ManifestFile {
     outbound: Option<Outbound>,
     #[serde(default)]
     webhook: Vec<WebhookSpec>,
+    #[serde(default)]
+    cluster: Option<ClusterFile>,
 }
 
 /// Why a manifest was refused.
@@ -267,6 +275,10 @@ pub enum ManifestError {
     /// A `[[webhook]]` entry the API server would refuse or that could not work.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// A `[cluster]` table that declares no kind, a kind twice, or a bad
+    /// kind or index path.
+    #[error(transparent)]
+    Cluster(#[from] ClusterReadError),
 }
 
 impl Manifest {
@@ -288,6 +300,10 @@ impl Manifest {
         if let Some(outbound) = &file.outbound {
             outbound.check()?;
         }
+        let cluster = match file.cluster {
+            Some(cluster) => cluster.reads()?,
+            None => Vec::new(),
+        };
         Ok(Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
@@ -297,6 +313,7 @@ impl Manifest {
             sha256,
             outbound: file.outbound.map(Arc::new),
             webhooks: file.webhook,
+            cluster,
         })
     }
 }
@@ -355,6 +372,47 @@ mod tests {
             Manifest::parse("[limits]\nmemory-mib = 4096"),
             Err(ManifestError::OutOfRange("limits.memory-mib", _))
         ));
+    }
+
+    #[test]
+    fn cluster_reads_are_parsed_and_checked() {
+        let manifest = Manifest::parse(
+            r#"[cluster]
+            read = [
+              { api-version = "networking.k8s.io/v1", kind = "Ingress", index = { host = "/spec/rules/*/host" } },
+              { api-version = "v1", kind = "Namespace", metadata-only = true },
+            ]"#,
+        )
+        .unwrap();
+        let [ingress, namespace] = &manifest.cluster[..] else {
+            panic!("{:?}", manifest.cluster);
+        };
+        assert_eq!(ingress.kind.kind_group(), "Ingress.networking.k8s.io");
+        assert_eq!(ingress.indexes["host"].to_string(), "/spec/rules/*/host");
+        assert!(namespace.metadata_only && !ingress.metadata_only);
+        for (bad, why) in [
+            ("[cluster]\nread = []", "no kind"),
+            (
+                "[cluster]\nread = [{ api-version = \"v1\", kind = \"\" }]",
+                "kind",
+            ),
+            (
+                "[cluster]\nread = [{ api-version = \"v1\", kind = \"Pod\" }, { api-version = \"v1\", kind = \"Pod\" }]",
+                "twice",
+            ),
+            (
+                "[cluster]\nread = [{ api-version = \"v1\", kind = \"Pod\", index = { x = \"spec\" } }]",
+                "JSON Pointer",
+            ),
+            (
+                "[cluster]\nread = [{ apiVersion = \"v1\", kind = \"Pod\" }]",
+                "unknown field",
+            ),
+        ] {
+            let error = Manifest::parse(bad).unwrap_err();
+            let chain = crate::text::with_causes(&error);
+            assert!(chain.contains(why), "{bad}: {chain}");
+        }
     }
 
     #[test]
