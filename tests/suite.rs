@@ -159,6 +159,16 @@ fn the_first_party_case_folders_pass() {
             "wicket-etcd-leader-guard",
             "etcd-leader-guard",
         ),
+        (
+            "unique-ingress-host",
+            "wicket-unique-ingress-host",
+            "unique-ingress-host",
+        ),
+        (
+            "namespace-labels",
+            "wicket-namespace-labels",
+            "namespace-labels",
+        ),
     ];
     for (folder, crate_name, name) in folders {
         let cases = workspace_root().join("plugins").join(folder).join("cases");

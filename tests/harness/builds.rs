@@ -66,7 +66,11 @@ pub fn wicket_binary() -> &'static Path {
 const TEST_PLUGINS: &[&str] = &[
     "test-plugin-misbehave",
     "test-plugin-wrong-world",
+    "test-plugin-contract-0-2-0",
+    "test-plugin-cluster-probe",
     "wicket-plugin-template",
+    "wicket-unique-ingress-host",
+    "wicket-namespace-labels",
     "wicket-sidecar-injector",
     "wicket-configmap-mutator",
     "wicket-etcd-leader-guard",
