@@ -18,6 +18,7 @@ pub mod connections;
 pub mod counters;
 pub mod document;
 pub mod fault;
+pub mod freed;
 pub mod judge;
 pub mod manifests;
 pub mod metrics;

@@ -59,18 +59,18 @@ pub struct KindStore {
 }
 
 impl KindStore {
-    /// Adds `object`, or replaces the one of the same namespace and name.
-    /// `managedFields` and the last-applied annotation are dropped first.
-    pub fn insert(&mut self, mut object: Value) {
-        prune(&mut object);
-        let text = |pointer: &str| {
+    /// Adds the object whose text is `text` (made by [`pruned_text`]), or
+    /// replaces the one of the same namespace and name.
+    pub fn insert(&mut self, text: String) {
+        let object: Value = serde_json::from_str(&text).unwrap_or_default();
+        let text_at = |pointer: &str| {
             object
                 .pointer(pointer)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
         };
-        let key = (text("/metadata/namespace"), text("/metadata/name"));
+        let key = (text_at("/metadata/namespace"), text_at("/metadata/name"));
         let labels = object
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
@@ -87,7 +87,7 @@ impl KindStore {
                 index.entry(value).or_default().insert(key.clone());
             }
         }
-        let document = Arc::new(Document::new(object.to_string()));
+        let document = Arc::new(Document::new(text));
         self.bytes += document.text().len();
         self.objects.insert(
             key,
@@ -179,18 +179,20 @@ impl KindStore {
     }
 }
 
-/// Drops what no admission decision reads and would only cost memory.
-fn prune(object: &mut Value) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    metadata.remove("managedFields");
-    if let Some(annotations) = metadata
-        .get_mut("annotations")
-        .and_then(Value::as_object_mut)
-    {
-        annotations.remove(LAST_APPLIED);
+/// `object` as a store keeps it: compact JSON text without what no
+/// admission decision reads and would only cost memory (`managedFields`,
+/// the last-applied annotation).
+pub fn pruned_text(mut object: Value) -> String {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+        {
+            annotations.remove(LAST_APPLIED);
+        }
     }
+    object.to_string()
 }
 
 #[cfg(test)]
@@ -226,14 +228,18 @@ mod tests {
     fn indexes_follow_inserts_replacements_and_removals() {
         let mut store = KindStore::default();
         let hosts = IndexPath::parse("/spec/rules/*/host").unwrap();
-        store.insert(ingress("a", "web", &["a.example.com"]));
+        store.insert(pruned_text(ingress("a", "web", &["a.example.com"])));
         store.build_index(&hosts);
-        store.insert(ingress("b", "web", &["a.example.com", "b.example.com"]));
+        store.insert(pruned_text(ingress(
+            "b",
+            "web",
+            &["a.example.com", "b.example.com"],
+        )));
         assert_eq!(
             names(&store.find(&hosts, "a.example.com").unwrap()),
             ["\"web\"", "\"web\""]
         );
-        store.insert(ingress("b", "web", &["b.example.com"]));
+        store.insert(pruned_text(ingress("b", "web", &["b.example.com"])));
         assert_eq!(store.find(&hosts, "a.example.com").unwrap().len(), 1);
         store.remove(&("a".to_owned(), "web".to_owned()));
         assert!(store.find(&hosts, "a.example.com").unwrap().is_empty());
@@ -246,7 +252,7 @@ mod tests {
     fn objects_are_pruned_and_listed_by_namespace_and_labels() {
         let mut store = KindStore::default();
         for namespace in ["a", "b", "c"] {
-            store.insert(ingress(namespace, "web", &[]));
+            store.insert(pruned_text(ingress(namespace, "web", &[])));
         }
         let document = store.get("a", "web").unwrap().document(false);
         assert_eq!(document.get("/metadata/managedFields"), None);

@@ -147,7 +147,7 @@ impl Compiler {
                 let component = tokio::task::spawn_blocking(move || {
                     let compiled = compile(&engine, &wasm, &source_digest, entry.as_deref());
                     drop(wasm);
-                    return_freed_memory();
+                    crate::freed::return_to_system();
                     drop(turn);
                     compiled
                 })
@@ -198,20 +198,6 @@ fn compile(
         tracing::warn!(entry = %entry.display(), %error, "cannot write compile cache entry");
     }
     Ok(component)
-}
-
-/// Gives the memory a compilation freed back to the system. glibc keeps
-/// freed memory in per-thread arenas for reuse, and a compilation's working
-/// memory is spread over the compiling thread and cranelift's workers: 200
-/// compilations left a process at 1 GiB that needed 180 MiB. (The image's
-/// static build uses musl, whose allocator returns freed pages itself.)
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases free memory; it takes the
-    // allocator's own locks and touches no memory in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// The cached component at `entry`: `None` when there is none, an error
