@@ -251,3 +251,49 @@ async fn a_declared_kind_the_operator_does_not_allow_keeps_the_plugin_out() {
         .status;
     assert_eq!(status, 404, "a plugin refused at load is not served");
 }
+
+/// The bundled cluster-aware plugins, served as `scripts/serve` serves
+/// them, answer README's try-it reviews from `deploy/try/cluster/`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_plugins_answer_the_try_it_reviews_from_the_try_it_cluster() {
+    let root = wicket_tests::workspace_root();
+    let plugins = PluginDir::new()
+        .bundled("unique-ingress-host", "wicket-unique-ingress-host")
+        .bundled("namespace-labels", "wicket-namespace-labels");
+    let cluster = root.join("deploy/try/cluster");
+    let wicket = Wicket::start_with(plugins, &["--cluster-objects", arg(&cluster)]).unwrap();
+    let client = wicket.client();
+    let try_it =
+        |plugin: &str| std::fs::read(root.join(format!("deploy/try/{plugin}.json"))).unwrap();
+
+    let ingress = client
+        .review(
+            "/validate/unique-ingress-host",
+            &try_it("unique-ingress-host"),
+        )
+        .await
+        .unwrap();
+    let message = ingress.response["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("shop.example.com is already routed by Ingress team-a/shop"),
+        "{}",
+        ingress.response
+    );
+
+    let pod = client
+        .review("/mutate/namespace-labels", &try_it("namespace-labels"))
+        .await
+        .unwrap();
+    let labelled = wicket_tests::apply(&try_it("namespace-labels"), &pod.patch.expect("a patch"));
+    assert_eq!(
+        labelled["metadata"]["labels"]["team"], "payments",
+        "{labelled}"
+    );
+    assert_eq!(
+        labelled["metadata"]["labels"]["cost-center"], "cc-42",
+        "{labelled}"
+    );
+    assert_eq!(labelled["metadata"]["labels"]["app"], "web", "{labelled}");
+}
