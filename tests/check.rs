@@ -56,3 +56,37 @@ fn check_fails_with_the_reason_when_settings_are_refused() {
         "sidecar-injector: loads; a mutating plugin served at /mutate/sidecar-injector\n"
     );
 }
+
+/// A cluster-aware plugin judges a request against `--cluster-objects`,
+/// and without them its reads are `unavailable` (its failure policy then
+/// decides: the bundled unique-ingress-host fails closed).
+#[test]
+fn check_reads_the_cluster_from_a_folder_of_objects() {
+    let plugin = test_plugin("wicket-unique-ingress-host");
+    let root = workspace_root();
+    let manifest = root.join("deploy/plugins/unique-ingress-host.toml");
+    let review = root.join("deploy/try/unique-ingress-host.json");
+    let cluster = root.join("deploy/try/cluster");
+    let args = |with_cluster: bool| {
+        let mut args = vec![
+            plugin.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--review",
+            review.to_str().unwrap(),
+        ];
+        if with_cluster {
+            args.extend(["--cluster-objects", cluster.to_str().unwrap()]);
+        }
+        args
+    };
+    let (ok, stdout, stderr) = check(&args(true));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("shop.example.com is already routed by Ingress team-a/shop"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = check(&args(false));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("cluster read unavailable"), "{stdout}");
+}

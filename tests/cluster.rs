@@ -297,3 +297,44 @@ async fn the_bundled_plugins_answer_the_try_it_reviews_from_the_try_it_cluster()
     );
     assert_eq!(labelled["metadata"]["labels"]["app"], "web", "{labelled}");
 }
+
+/// Every handle a plugin holds costs host memory its own cap does not
+/// count: a read that would hold more than a review may is refused with a
+/// value saying how to narrow it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_past_the_documents_a_review_may_hold_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let items: Vec<Value> = (0..50_001)
+        .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{n}")}}))
+        .collect();
+    std::fs::write(
+        folder.path().join("namespaces.json"),
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    let wicket = Wicket::start_with(
+        probe_dir(PROBE_MANIFEST),
+        &["--cluster-objects", arg(folder.path())],
+    )
+    .unwrap();
+    let all = probe(&wicket, &[("call", "list"), ("kind", "Namespace")]).await;
+    assert!(
+        all.starts_with("cluster read invalid: the read would hold 50001 objects"),
+        "{all}"
+    );
+    let one = probe(
+        &wicket,
+        &[("call", "list"), ("kind", "Namespace"), ("selector", "")],
+    )
+    .await;
+    assert!(
+        one.contains("narrow it with a namespace, a selector or an index"),
+        "{one}"
+    );
+    let named = probe(
+        &wicket,
+        &[("call", "get"), ("kind", "Namespace"), ("name", "ns-50000")],
+    )
+    .await;
+    assert_eq!(named, "found: /ns-50000");
+}

@@ -25,8 +25,21 @@ impl From<ReadError> for ClusterError {
 /// What a read answers: documents, or why not.
 type Answer<T> = wasmtime::Result<Result<T, ClusterError>>;
 
+/// The most document handles one call of a plugin may hold at once: a
+/// plugin keeping every object of every `list` would otherwise grow the
+/// host's memory without bound, outside its own memory cap.
+const MAX_DOCUMENTS_HELD: usize = 50_000;
+
 impl InstanceState {
     fn lend_all(&mut self, documents: Vec<Arc<Document>>) -> Answer<Vec<Resource<DocumentRef>>> {
+        if self.documents_held + documents.len() > MAX_DOCUMENTS_HELD {
+            return Ok(Err(ClusterError::Invalid(format!(
+                "the read would hold {} objects besides the {} held, over the {MAX_DOCUMENTS_HELD} \
+                 a review may hold at once: narrow it with a namespace, a selector or an index",
+                documents.len(),
+                self.documents_held
+            ))));
+        }
         let handles = documents
             .iter()
             .map(|document| self.lend_one(document))
@@ -52,7 +65,7 @@ impl cluster::Host for InstanceState {
             .cluster()
             .get(&read.kind, &namespace, &name, read.metadata_only)
         {
-            Ok(Some(document)) => Ok(Ok(Some(self.lend_one(&document)?))),
+            Ok(Some(document)) => Ok(self.lend_all(vec![document])?.map(|mut one| one.pop())),
             Ok(None) => Ok(Ok(None)),
             Err(error) => Ok(Err(error.into())),
         }

@@ -38,7 +38,9 @@ impl InstanceState {
         &mut self,
         document: &Arc<Document>,
     ) -> wasmtime::Result<Resource<DocumentRef>> {
-        Ok(self.table().push(DocumentRef(document.clone()))?)
+        let handle = self.table().push(DocumentRef(document.clone()))?;
+        self.documents_held += 1;
+        Ok(handle)
     }
 
     fn document(&self, handle: &Resource<DocumentRef>) -> wasmtime::Result<&Document> {
@@ -106,6 +108,7 @@ impl types::HostDocument for InstanceState {
 
     fn drop(&mut self, document: Resource<DocumentRef>) -> wasmtime::Result<()> {
         self.table().delete(document)?;
+        self.documents_held = self.documents_held.saturating_sub(1);
         Ok(())
     }
 }

@@ -36,6 +36,9 @@ pub struct InstanceState {
     outbound: OutboundHooks,
     /// What it may read of the cluster.
     pub(super) cluster_access: Arc<ClusterAccess>,
+    /// Document handles it holds: each costs host memory the plugin's
+    /// memory cap does not count, so cluster reads are bounded by it.
+    pub(super) documents_held: usize,
     /// Who is running, for the log.
     pub tag: LogTag,
     log_lines: u32,
@@ -67,6 +70,7 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(outbound, tag.clone()),
             cluster_access,
+            documents_held: 0,
             tag,
             log_lines: 0,
         }
