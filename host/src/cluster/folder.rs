@@ -36,12 +36,11 @@ pub async fn follow(dir: PathBuf, cluster: Arc<Cluster>) {
     let never = Notify::new();
     loop {
         watch.settled(RECHECK, &never).await;
-        let dir_to_read = dir.clone();
-        match tokio::task::spawn_blocking(move || read(&dir_to_read)).await {
-            Ok(Ok(objects)) => {
-                tracing::info!(folder = %dir.display(), "cluster objects read");
-                cluster.set(objects);
-            }
+        let (dir_to_read, serving) = (dir.clone(), cluster.clone());
+        // Off the async workers: the read, and the indexes built on it.
+        let read_and_set = move || read(&dir_to_read).map(|objects| serving.set(objects));
+        match tokio::task::spawn_blocking(read_and_set).await {
+            Ok(Ok(())) => tracing::info!(folder = %dir.display(), "cluster objects read"),
             Ok(Err(error)) => tracing::warn!(
                 error = %crate::text::with_causes(&error),
                 "cluster objects folder does not read; the objects read last keep serving"

@@ -14,9 +14,9 @@ pub mod kind;
 pub mod selector;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwapOption;
 use serde_json::{Value, json};
@@ -49,6 +49,10 @@ pub enum ReadError {
 #[derive(Default)]
 pub struct Cluster {
     objects: ArcSwapOption<Objects>,
+    /// The indexes loaded plugins declared: built on every source's
+    /// objects before they serve, so that no review pays for one (the
+    /// first lookup on 10,000 Ingresses took 300 ms when built lazily).
+    wanted: Mutex<BTreeSet<(KindKey, IndexPath)>>,
 }
 
 /// Every object of a source, by kind. A kind the source does not hold
@@ -86,11 +90,46 @@ impl Objects {
     }
 }
 
+impl Objects {
+    /// Builds the index on `path` of `kind`, if this source holds the kind.
+    fn build_index(&self, kind: &KindKey, path: &IndexPath) {
+        if let Some(store) = self.kinds.get(kind) {
+            store
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .build_index(path);
+        }
+    }
+}
+
 impl Cluster {
     /// Serves `objects` from now on, in place of what was served.
+    /// The declared indexes are built first.
     pub fn set(&self, objects: Objects) {
+        for (kind, path) in self.wanted().iter() {
+            objects.build_index(kind, path);
+        }
         self.objects.store(Some(Arc::new(objects)));
         crate::freed::return_to_system();
+    }
+
+    /// Keeps the index on `path` of `kind`, from now on and on every later
+    /// source's objects. Builds it at once when new: call it off the async
+    /// workers.
+    pub fn want_index(&self, kind: &KindKey, path: &IndexPath) {
+        if !self.wanted().insert((kind.clone(), path.clone())) {
+            return;
+        }
+        if let Some(objects) = self.objects.load_full() {
+            objects.build_index(kind, path);
+            crate::freed::return_to_system();
+        }
+    }
+
+    fn wanted(&self) -> std::sync::MutexGuard<'_, BTreeSet<(KindKey, IndexPath)>> {
+        self.wanted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Serves nothing from now on: every read is `unavailable`.
@@ -130,7 +169,8 @@ impl Cluster {
     }
 
     /// The objects of `kind` whose `path` holds `value`, by namespace and
-    /// name. The index is built on the first lookup and kept up to date.
+    /// name. An index no plugin declared (a source swapped in while the
+    /// plugin loaded) is built on the first lookup; all are kept up to date.
     pub fn find(
         &self,
         kind: &KindKey,
@@ -210,4 +250,53 @@ fn documents<'a>(
         .into_iter()
         .map(|stored| stored.document(metadata_only))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ingress(namespace: &str, host: &str) -> Value {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"namespace": namespace, "name": "web"}, "spec": {"rules": [{"host": host}]}})
+    }
+
+    /// Whether `kind`'s index on `path` exists in what is served now.
+    fn built(cluster: &Cluster, kind: &KindKey, path: &IndexPath) -> bool {
+        let objects = cluster.objects.load_full().unwrap();
+        read_lock(&objects.kinds[kind]).find(path, "").is_some()
+    }
+
+    #[test]
+    fn declared_indexes_are_built_before_objects_serve() {
+        let cluster = Cluster::default();
+        let kind = KindKey::new("networking.k8s.io/v1", "Ingress").unwrap();
+        let hosts = IndexPath::parse("/spec/rules/*/host").unwrap();
+        cluster.set(Objects::new(vec![ingress("a", "a.example.com")], "first"));
+        assert!(!built(&cluster, &kind, &hosts));
+        cluster.want_index(&kind, &hosts);
+        assert!(
+            built(&cluster, &kind, &hosts),
+            "built at once on what serves"
+        );
+        cluster.set(Objects::new(vec![ingress("b", "b.example.com")], "second"));
+        assert!(
+            built(&cluster, &kind, &hosts),
+            "built on the next source before it serves"
+        );
+        let found = cluster.find(&kind, &hosts, "b.example.com", false).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(
+            cluster
+                .find(&kind, &hosts, "a.example.com", false)
+                .unwrap()
+                .is_empty()
+        );
+        cluster.clear();
+        assert!(matches!(
+            cluster.find(&kind, &hosts, "b.example.com", false),
+            Err(ReadError::NoSource)
+        ));
+    }
 }
