@@ -22,18 +22,19 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use wicket_sdk::cluster::kinds::Ingress;
-use wicket_sdk::view::{ObjectMeta, Text};
+use wicket_sdk::view::{Names, Text};
 use wicket_sdk::{Error, NoSettings, Operation, Plugin, Review, Verdict};
 
 /// The plugin.
 pub struct UniqueIngressHost;
 
-/// What this plugin reads of an Ingress.
+/// What this plugin reads of an Ingress: its names (not its labels and
+/// annotations, which may hold the whole object again) and its rules.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IngressView<'a> {
     #[serde(borrow, default)]
-    metadata: ObjectMeta<'a>,
+    metadata: Names<'a>,
     #[serde(borrow, default)]
     spec: Spec<'a>,
 }
