@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why objects could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +46,25 @@ pub fn is_object_file(path: &Path) -> bool {
 /// sub-folders included, hidden entries such as a ConfigMap volume's
 /// `..data` left out).
 pub fn read_path(path: &Path) -> Result<Vec<Value>, ObjectsError> {
+    let mut objects = Vec::new();
+    for_each(path, &mut |object| objects.push(object))?;
+    Ok(objects)
+}
+
+/// Hands each object in `path` (as [`read_path`] reads them) to `each`, one
+/// at a time: a JSON `List` is parsed an item at a time, so that a large
+/// one (12 MB of Ingresses) never exists whole as parsed values, which take
+/// ~20 times its text.
+pub fn for_each(path: &Path, each: &mut dyn FnMut(Value)) -> Result<(), ObjectsError> {
     let metadata =
         std::fs::metadata(path).map_err(|error| ObjectsError::Read(path.into(), error))?;
     if !metadata.is_dir() {
-        return read_file(path);
+        return read_file(path, each);
     }
-    let mut objects = Vec::new();
     for file in files_under(path)? {
-        objects.extend(read_file(&file)?);
+        read_file(&file, each)?;
     }
-    Ok(objects)
+    Ok(())
 }
 
 /// The object files under `dir`, by path.
@@ -79,22 +89,51 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ObjectsError> {
     Ok(files)
 }
 
-/// The objects of one file.
-pub fn read_file(path: &Path) -> Result<Vec<Value>, ObjectsError> {
+/// A JSON document's `kind` and, for a `List`, its items as text.
+#[derive(serde::Deserialize)]
+struct ListHead<'a> {
+    #[serde(borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    items: Option<Vec<&'a RawValue>>,
+}
+
+/// Hands each object of one file to `each`.
+fn read_file(path: &Path, each: &mut dyn FnMut(Value)) -> Result<(), ObjectsError> {
     let text =
         std::fs::read_to_string(path).map_err(|error| ObjectsError::Read(path.into(), error))?;
-    let documents: Vec<Value> = match path.extension().and_then(|extension| extension.to_str()) {
-        Some("json") => vec![
-            serde_json::from_str(&text).map_err(|error| ObjectsError::Json(path.into(), error))?,
-        ],
-        _ => serde_saphyr::from_multiple(&text)
-            .map_err(|error| ObjectsError::Yaml(path.into(), Box::new(error)))?,
-    };
-    flatten(documents).map_err(|(number, why)| ObjectsError::NotAnObject {
+    let json_error = |error| ObjectsError::Json(path.into(), error);
+    let not_an_object = |(number, why)| ObjectsError::NotAnObject {
         file: path.into(),
         number,
         why,
-    })
+    };
+    if path.extension().and_then(|extension| extension.to_str()) != Some("json") {
+        let documents = serde_saphyr::from_multiple(&text)
+            .map_err(|error| ObjectsError::Yaml(path.into(), Box::new(error)))?;
+        flatten(documents)
+            .map_err(not_an_object)?
+            .into_iter()
+            .for_each(each);
+        return Ok(());
+    }
+    let head: ListHead = serde_json::from_str(&text).map_err(json_error)?;
+    match (head.kind, head.items) {
+        (Some(kind), Some(items)) if kind.ends_with("List") => {
+            for item in items {
+                let item: Value = serde_json::from_str(item.get()).map_err(json_error)?;
+                each(checked(item).map_err(|why| not_an_object((1, why)))?);
+            }
+        }
+        _ => {
+            let document: Value = serde_json::from_str(&text).map_err(json_error)?;
+            flatten(vec![document])
+                .map_err(not_an_object)?
+                .into_iter()
+                .for_each(each);
+        }
+    }
+    Ok(())
 }
 
 /// `documents` with `List`s replaced by their items and empty documents
@@ -169,13 +208,20 @@ mod tests {
                 .to_string(),
         )
         .unwrap();
+        std::fs::write(
+            dir.path().join("more/d.json"),
+            json!({"apiVersion": "v1", "kind": "NamespaceList", "items": [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-d"}}]})
+            .to_string(),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not objects").unwrap();
         let names: Vec<String> = read_path(dir.path())
             .unwrap()
             .iter()
             .map(|object| object["metadata"]["name"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(names, ["team-a", "team-b", "team-c"]);
+        assert_eq!(names, ["team-a", "team-b", "team-c", "team-d"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::{Cluster, Objects};
-use crate::objects::{self, ObjectsError};
+use crate::objects::ObjectsError;
 use crate::watch::DirWatch;
 
 /// How often the folder is read again without a notification of a change.
@@ -18,8 +18,7 @@ const RECHECK: Duration = Duration::from_secs(30);
 
 /// Reads the objects in `dir`.
 pub fn read(dir: &Path) -> Result<Objects, ObjectsError> {
-    let objects = objects::read_path(dir)?;
-    Ok(Objects::new(objects, format!("folder {}", dir.display())))
+    Objects::read(dir, format!("folder {}", dir.display()))
 }
 
 /// Serves the objects of `dir` through `cluster` from now on, reading it

@@ -15,13 +15,14 @@ pub mod selector;
 mod store;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwapOption;
 use serde_json::{Value, json};
 
 use crate::document::Document;
+use crate::objects::ObjectsError;
 use allow::AllowList;
 use index::IndexPath;
 use kind::KindKey;
@@ -71,11 +72,27 @@ impl Objects {
         // and the parsed objects then freed together: made as each object
         // was freed, 10,000 Ingresses' texts were strewn over the pages of
         // the whole parse, and the process kept 70 MiB for 12 MB of text.
-        let texts: Vec<(KindKey, String)> = objects
+        let texts = objects
             .iter()
             .filter_map(|object| Some((KindKey::of(object)?, store::pruned_text(object.clone()))))
             .collect();
         drop(objects);
+        Objects::of_texts(texts, origin)
+    }
+
+    /// The objects read one at a time from `path` (a file or a folder).
+    pub fn read(path: &Path, origin: impl Into<String>) -> Result<Objects, ObjectsError> {
+        let mut texts = Vec::new();
+        crate::objects::for_each(path, &mut |object| {
+            if let Some(kind) = KindKey::of(&object) {
+                texts.push((kind, store::pruned_text(object)));
+            }
+        })?;
+        Ok(Objects::of_texts(texts, origin))
+    }
+
+    /// The objects whose texts, by kind, are `texts`.
+    fn of_texts(texts: Vec<(KindKey, String)>, origin: impl Into<String>) -> Objects {
         let mut kinds: HashMap<KindKey, KindStore> = HashMap::new();
         for (kind, text) in texts {
             kinds.entry(kind).or_default().insert(text);
