@@ -216,15 +216,17 @@ impl Runtime {
             &self.cluster_allow,
         )?;
         // Its indexes built before it serves, off the async workers.
-        let (reads, objects) = (manifest.cluster.clone(), self.cluster.clone());
-        tokio::task::spawn_blocking(move || {
-            for read in &reads {
-                for path in read.indexes.values() {
-                    objects.want_index(&read.kind, path);
+        if manifest.cluster.iter().any(|read| !read.indexes.is_empty()) {
+            let (reads, objects) = (manifest.cluster.clone(), self.cluster.clone());
+            tokio::task::spawn_blocking(move || {
+                for read in &reads {
+                    for path in read.indexes.values() {
+                        objects.want_index(&read.kind, path);
+                    }
                 }
-            }
-        })
-        .await?;
+            })
+            .await?;
+        }
         let plugin = Plugin {
             name: name.into(),
             digest,

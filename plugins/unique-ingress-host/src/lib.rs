@@ -15,8 +15,11 @@
 //!   `ingressClassName`, or either names none (the default class).
 //!
 //! Ingresses of the same namespace are one team's to arrange; an update of
-//! an Ingress never conflicts with itself. The other Ingresses are found
-//! through the host's index on `/spec/rules/*/host`: one lookup per host.
+//! an Ingress never conflicts with itself, and an update is judged on the
+//! rules it adds or widens only: an Ingress already in conflict when the
+//! policy was installed can still have its labels or backends changed. The
+//! other Ingresses are found through the host's index on
+//! `/spec/rules/*/host`: one lookup per host.
 
 use std::collections::BTreeSet;
 
@@ -89,6 +92,10 @@ impl Plugin for UniqueIngressHost {
             return Ok(Verdict::allow());
         }
         let ingress: IngressView = review.object()?;
+        let old: Option<IngressView> = match review.operation() {
+            Operation::Update => Some(review.old_object()?),
+            _ => None,
+        };
         let namespace = review.namespace();
         let class = ingress.spec.ingress_class_name.as_deref();
         let mut conflicts = BTreeSet::new();
@@ -97,6 +104,12 @@ impl Plugin for UniqueIngressHost {
                 continue;
             };
             let paths = rule.paths();
+            if old
+                .as_ref()
+                .is_some_and(|old| already_routed(old, host, &paths))
+            {
+                continue;
+            }
             for claimed_as in claims(host) {
                 for other in review.cluster().find::<Ingress>("host", &claimed_as)? {
                     let other: IngressView = other.read()?;
@@ -143,6 +156,16 @@ fn claims(host: &str) -> Vec<String> {
         claims.push(format!("*.{parent}"));
     }
     claims
+}
+
+/// Whether `old` (the Ingress before an update) routed all of `paths` of
+/// `host` already: a rule the update neither adds nor widens.
+fn already_routed(old: &IngressView, host: &str, paths: &BTreeSet<&str>) -> bool {
+    old.spec.rules.iter().any(|rule| {
+        let old_paths = rule.paths();
+        rule.host.as_deref() == Some(host)
+            && (old_paths.is_empty() || (!paths.is_empty() && paths.is_subset(&old_paths)))
+    })
 }
 
 /// Whether two rules of one host route a path in common; a rule without
