@@ -204,6 +204,10 @@ async fn reads_answer_from_the_folder_and_say_why_when_they_cannot() {
         format!("folder {}", folder.path().display()),
         "{described}"
     );
+    let metrics = wicket.metrics().await;
+    let ingresses = [("kind", "networking.k8s.io/v1 Ingress")];
+    assert_eq!(metrics.value("wicket_cluster_objects", &ingresses), 3.0);
+    assert!(metrics.value("wicket_cluster_held_bytes", &ingresses) > 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

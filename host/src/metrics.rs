@@ -119,6 +119,11 @@ impl Metrics {
     }
 }
 
+/// A count as a gauge's value.
+fn saturating_i64(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// Reads the per-name counters of the live snapshot at each scrape.
 struct PluginMetrics(Arc<Registry>);
 
@@ -229,6 +234,29 @@ impl Collector for PluginMetrics {
         for tally in &plugins {
             let value = i64::from(tally.load_failing);
             ConstGauge::new(value).encode(failing.encode_family(&[("name", tally.name)])?)?;
+        }
+
+        let held = self.0.cluster().held();
+        let mut objects = encoder.encode_descriptor(
+            "wicket_cluster_objects",
+            "Objects of each kind held for plugins to read (--cluster-objects).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for kind in &held {
+            let labels = [("kind", kind.kind.to_string())];
+            ConstGauge::new(saturating_i64(kind.objects))
+                .encode(objects.encode_family(&labels)?)?;
+        }
+        let mut bytes = encoder.encode_descriptor(
+            "wicket_cluster_held",
+            "JSON text of the objects of each kind held for plugins to read.",
+            Some(&Unit::Bytes),
+            MetricType::Gauge,
+        )?;
+        for kind in &held {
+            let labels = [("kind", kind.kind.to_string())];
+            ConstGauge::new(saturating_i64(kind.bytes)).encode(bytes.encode_family(&labels)?)?;
         }
 
         let mut info = encoder.encode_descriptor(

@@ -97,7 +97,7 @@ async fn plugins(State(Ops { registry, .. }): State<Ops>) -> Response {
     let mut view = registry.snapshot().describe();
     view["folderError"] = json!(registry.folder_error().as_deref());
     view["reloads"] = registry.reloads().describe();
-    view["cluster"] = registry.cluster();
+    view["cluster"] = registry.cluster().describe();
     view["compiles"] = registry.compiles();
     axum::Json(view).into_response()
 }

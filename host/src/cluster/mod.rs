@@ -231,24 +231,53 @@ impl Cluster {
 
     /// For `/plugins`: the source, and per kind the objects and bytes held.
     pub fn describe(&self) -> Value {
-        let objects = self.objects.load();
-        let Some(objects) = objects.as_ref() else {
+        let Some(origin) = self
+            .objects
+            .load()
+            .as_ref()
+            .map(|objects| objects.origin.clone())
+        else {
             return json!({ "source": null });
         };
-        let mut kinds: Vec<(&KindKey, Value)> = objects
+        let kinds: Vec<Value> = self
+            .held()
+            .into_iter()
+            .map(|held| json!({ "kind": held.kind.to_string(), "objects": held.objects, "bytes": held.bytes }))
+            .collect();
+        json!({ "source": origin, "kinds": kinds })
+    }
+
+    /// What is held of each kind, by kind; nothing without a source.
+    pub fn held(&self) -> Vec<Held> {
+        let objects = self.objects.load();
+        let Some(objects) = objects.as_ref() else {
+            return Vec::new();
+        };
+        let mut held: Vec<Held> = objects
             .kinds
             .iter()
             .map(|(kind, store)| {
                 let store = read_lock(store);
-                (kind, json!({ "kind": kind.to_string(), "objects": store.len(), "bytes": store.bytes() }))
+                Held {
+                    kind: kind.clone(),
+                    objects: store.len(),
+                    bytes: store.bytes(),
+                }
             })
             .collect();
-        kinds.sort_by(|a, b| a.0.cmp(b.0));
-        json!({
-            "source": objects.origin,
-            "kinds": kinds.into_iter().map(|(_, kind)| kind).collect::<Vec<_>>(),
-        })
+        held.sort_by(|a, b| a.kind.cmp(&b.kind));
+        held
     }
+}
+
+/// What the host holds of one kind, for `/plugins` and `/metrics`.
+pub struct Held {
+    /// The kind.
+    pub kind: KindKey,
+    /// Its objects.
+    pub objects: usize,
+    /// Their JSON text, in bytes.
+    pub bytes: usize,
 }
 
 /// A kind's objects to read; a poisoned lock is still consistent (no

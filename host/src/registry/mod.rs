@@ -160,10 +160,9 @@ impl Registry {
         self.runtime.describe_compiles()
     }
 
-    /// For `/plugins`: where the objects plugins read come from, and how
-    /// many of each kind are held.
-    pub fn cluster(&self) -> serde_json::Value {
-        self.runtime.cluster().describe()
+    /// The objects plugins read (`/plugins`, `/metrics`).
+    pub fn cluster(&self) -> &crate::cluster::Cluster {
+        self.runtime.cluster()
     }
 
     /// Whether every plugin in the folder at start-up has been tried
