@@ -172,8 +172,8 @@ impl EndpointArgs {
 /// What plugins may read of the cluster, and where from.
 #[derive(clap::Args)]
 struct ClusterArgs {
-    /// A folder of objects (YAML or JSON) served to plugins as the cluster,
-    /// read again when it changes.
+    /// A folder of objects (YAML or JSON) served to plugins as the cluster
+    /// (`serve` reads it again when it changes).
     #[arg(long, env = "WICKET_CLUSTER_OBJECTS")]
     cluster_objects: Option<PathBuf>,
     /// Kinds plugins may read, as Kind or Kind.group (Namespace,
