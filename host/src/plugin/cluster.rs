@@ -1,7 +1,6 @@
-//! The host side of the `cluster` import: a plugin's reads of other
-//! objects, checked against what its manifest declares and what the
-//! operator allows (`cluster_access`), served from the host's objects as
-//! documents.
+//! The host side of the `cluster` import: what a plugin's read found
+//! (`cluster_access` checks and answers it) lent to the instance as
+//! document handles, within the bound on what one review may hold.
 
 use std::sync::Arc;
 
@@ -10,17 +9,7 @@ use wasmtime::component::Resource;
 use super::bindings::cluster::{self, ClusterError};
 use super::document_ref::DocumentRef;
 use super::host::InstanceState;
-use crate::cluster::ReadError;
-use crate::cluster::selector::Selector;
 use crate::document::Document;
-
-impl From<ReadError> for ClusterError {
-    fn from(error: ReadError) -> Self {
-        match error {
-            ReadError::NoSource => ClusterError::Unavailable(error.to_string()),
-        }
-    }
-}
 
 /// What a read answers: documents, or why not.
 type Answer<T> = wasmtime::Result<Result<T, ClusterError>>;
@@ -31,7 +20,15 @@ type Answer<T> = wasmtime::Result<Result<T, ClusterError>>;
 const MAX_DOCUMENTS_HELD: usize = 50_000;
 
 impl InstanceState {
-    fn lend_all(&mut self, documents: Vec<Arc<Document>>) -> Answer<Vec<Resource<DocumentRef>>> {
+    /// Handles to what a read found, or why it found nothing.
+    fn lend_found(
+        &mut self,
+        found: Result<Vec<Arc<Document>>, ClusterError>,
+    ) -> Answer<Vec<Resource<DocumentRef>>> {
+        let documents = match found {
+            Ok(documents) => documents,
+            Err(error) => return Ok(Err(error)),
+        };
         if self.documents_held + documents.len() > MAX_DOCUMENTS_HELD {
             return Ok(Err(ClusterError::Invalid(format!(
                 "the read would hold {} objects besides the {} held, over the {MAX_DOCUMENTS_HELD} \
@@ -56,19 +53,11 @@ impl cluster::Host for InstanceState {
         namespace: String,
         name: String,
     ) -> Answer<Option<Resource<DocumentRef>>> {
-        let access = self.cluster_access.clone();
-        let read = match access.declared(&api_version, &kind) {
-            Ok(read) => read,
-            Err(error) => return Ok(Err(error)),
-        };
-        match access
-            .cluster()
-            .get(&read.kind, &namespace, &name, read.metadata_only)
-        {
-            Ok(Some(document)) => Ok(self.lend_all(vec![document])?.map(|mut one| one.pop())),
-            Ok(None) => Ok(Ok(None)),
-            Err(error) => Ok(Err(error.into())),
-        }
+        let found = self
+            .cluster_access
+            .get(&api_version, &kind, &namespace, &name)
+            .map(|found| found.into_iter().collect());
+        Ok(self.lend_found(found)?.map(|mut lent| lent.pop()))
     }
 
     fn list(
@@ -78,24 +67,13 @@ impl cluster::Host for InstanceState {
         namespace: Option<String>,
         label_selector: Option<String>,
     ) -> Answer<Vec<Resource<DocumentRef>>> {
-        let access = self.cluster_access.clone();
-        let read = match access.declared(&api_version, &kind) {
-            Ok(read) => read,
-            Err(error) => return Ok(Err(error)),
-        };
-        let selector = match label_selector.as_deref().map(Selector::parse).transpose() {
-            Ok(selector) => selector.unwrap_or_default(),
-            Err(error) => return Ok(Err(ClusterError::Invalid(error.to_string()))),
-        };
-        match access.cluster().list(
-            &read.kind,
+        let found = self.cluster_access.list(
+            &api_version,
+            &kind,
             namespace.as_deref(),
-            &selector,
-            read.metadata_only,
-        ) {
-            Ok(documents) => self.lend_all(documents),
-            Err(error) => Ok(Err(error.into())),
-        }
+            label_selector.as_deref(),
+        );
+        self.lend_found(found)
     }
 
     fn find(
@@ -105,23 +83,9 @@ impl cluster::Host for InstanceState {
         index: String,
         value: String,
     ) -> Answer<Vec<Resource<DocumentRef>>> {
-        let access = self.cluster_access.clone();
-        let read = match access.declared(&api_version, &kind) {
-            Ok(read) => read,
-            Err(error) => return Ok(Err(error)),
-        };
-        let Some(path) = read.indexes.get(&index) else {
-            return Ok(Err(ClusterError::NotDeclared(format!(
-                "{} declares no index {index:?} in the plugin's manifest",
-                read.kind
-            ))));
-        };
-        match access
-            .cluster()
-            .find(&read.kind, path, &value, read.metadata_only)
-        {
-            Ok(documents) => self.lend_all(documents),
-            Err(error) => Ok(Err(error.into())),
-        }
+        let found = self
+            .cluster_access
+            .find(&api_version, &kind, &index, &value);
+        self.lend_found(found)
     }
 }
