@@ -80,8 +80,7 @@ impl ComponentFiles {
         })
         .context("starting the WebAssembly runtime")?;
         if let Some(dir) = &cluster.objects {
-            let objects = folder::read(dir).context("--cluster-objects")?;
-            runtime.cluster().set(objects);
+            folder::serve(dir, runtime.cluster()).context("--cluster-objects")?;
         }
         let plugin = load_plugin(&runtime, &name, &self.wasm, &manifest)
             .await

@@ -43,8 +43,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The objects folder is read before any plugin loads, so that the first
     // review reads it; a folder that does not read is a start-up error.
     if let Some(dir) = &config.cluster_objects {
-        let objects = cluster::folder::read(dir).context("--cluster-objects")?;
-        runtime.cluster().set(objects);
+        cluster::folder::serve(dir, runtime.cluster()).context("--cluster-objects")?;
     }
     let cluster = runtime.cluster().clone();
     let registry = Arc::new(Registry::new(runtime, config.plugins_dir.clone()));

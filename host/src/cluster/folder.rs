@@ -16,14 +16,17 @@ use crate::watch::DirWatch;
 /// How often the folder is read again without a notification of a change.
 const RECHECK: Duration = Duration::from_secs(30);
 
-/// Reads the objects in `dir`.
-pub fn read(dir: &Path) -> Result<Objects, ObjectsError> {
-    Objects::read(dir, format!("folder {}", dir.display()))
+/// Serves the objects in `dir` through `cluster` (their declared indexes
+/// built first), in place of what it served; on error it serves what it
+/// did.
+pub fn serve(dir: &Path, cluster: &Cluster) -> Result<(), ObjectsError> {
+    cluster.set(Objects::read(dir, format!("folder {}", dir.display()))?);
+    Ok(())
 }
 
 /// Serves the objects of `dir` through `cluster` from now on, reading it
-/// again on every change until the task is dropped. The first read has
-/// been done by the caller (a start-up error is the operator's to see).
+/// again on every change until the task is dropped. The first [`serve`] is
+/// the caller's (a start-up error is the operator's to see).
 pub async fn follow(dir: PathBuf, cluster: Arc<Cluster>) {
     let watch = match DirWatch::tree(&dir) {
         Ok(watch) => watch,
@@ -37,8 +40,7 @@ pub async fn follow(dir: PathBuf, cluster: Arc<Cluster>) {
         watch.settled(RECHECK, &never).await;
         let (dir_to_read, serving) = (dir.clone(), cluster.clone());
         // Off the async workers: the read, and the indexes built on it.
-        let read_and_set = move || read(&dir_to_read).map(|objects| serving.set(objects));
-        match tokio::task::spawn_blocking(read_and_set).await {
+        match tokio::task::spawn_blocking(move || serve(&dir_to_read, &serving)).await {
             Ok(Ok(())) => tracing::info!(folder = %dir.display(), "cluster objects read"),
             Ok(Err(error)) => tracing::warn!(
                 error = %crate::text::with_causes(&error),

@@ -111,10 +111,7 @@ impl Objects {
     /// Builds the index on `path` of `kind`, if this source holds the kind.
     fn build_index(&self, kind: &KindKey, path: &IndexPath) {
         if let Some(store) = self.kinds.get(kind) {
-            store
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .build_index(path);
+            write_lock(store).build_index(path);
         }
     }
 }
@@ -210,9 +207,7 @@ impl Cluster {
         if let Some(found) = found(&read_lock(store)) {
             return Ok(found);
         }
-        let mut writing = store
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut writing = write_lock(store);
         writing.build_index(path);
         crate::freed::return_to_system();
         Ok(found(&writing).unwrap_or_default())
@@ -231,29 +226,32 @@ impl Cluster {
 
     /// For `/plugins`: the source, and per kind the objects and bytes held.
     pub fn describe(&self) -> Value {
-        let Some(origin) = self
-            .objects
-            .load()
-            .as_ref()
-            .map(|objects| objects.origin.clone())
-        else {
+        let objects = self.objects.load();
+        let Some(objects) = objects.as_ref() else {
             return json!({ "source": null });
         };
-        let kinds: Vec<Value> = self
+        let kinds: Vec<Value> = objects
             .held()
             .into_iter()
             .map(|held| json!({ "kind": held.kind.to_string(), "objects": held.objects, "bytes": held.bytes }))
             .collect();
-        json!({ "source": origin, "kinds": kinds })
+        json!({ "source": objects.origin, "kinds": kinds })
     }
 
     /// What is held of each kind, by kind; nothing without a source.
     pub fn held(&self) -> Vec<Held> {
-        let objects = self.objects.load();
-        let Some(objects) = objects.as_ref() else {
-            return Vec::new();
-        };
-        let mut held: Vec<Held> = objects
+        self.objects
+            .load()
+            .as_ref()
+            .map(|objects| objects.held())
+            .unwrap_or_default()
+    }
+}
+
+impl Objects {
+    /// What is held of each kind, by kind.
+    fn held(&self) -> Vec<Held> {
+        let mut held: Vec<Held> = self
             .kinds
             .iter()
             .map(|(kind, store)| {
@@ -285,6 +283,13 @@ pub struct Held {
 fn read_lock(store: &RwLock<KindStore>) -> std::sync::RwLockReadGuard<'_, KindStore> {
     store
         .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A kind's objects to change (an index to build), as [`read_lock`].
+fn write_lock(store: &RwLock<KindStore>) -> std::sync::RwLockWriteGuard<'_, KindStore> {
+    store
+        .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
