@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cluster::live::LiveConfig;
 use crate::connections::ConnectionLimits;
 use crate::plugin::RuntimeConfig;
 use crate::tls::TlsSource;
@@ -58,7 +59,18 @@ pub struct ServeConfig {
     /// A folder of objects served to plugins as the cluster
     /// (`--cluster-objects`).
     pub cluster_objects: Option<PathBuf>,
+    /// The watch caches, when no folder is served and a client to the API
+    /// server can be built.
+    pub cluster_live: LiveConfig,
 }
+
+/// The memory all watch caches may hold, in MiB: 10,000 Ingresses take
+/// about 14 (`scripts/bench-cluster`), counted in the deploy manifests'
+/// memory limit.
+pub const DEFAULT_CLUSTER_MEMORY_MIB: usize = 128;
+
+/// How long a plugin's load waits for its kinds' first list.
+pub const DEFAULT_CLUSTER_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl ServeConfig {
     /// Serves `plugins_dir` on `0.0.0.0:8443` with a self-signed certificate
@@ -80,6 +92,10 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(20),
             register: None,
             cluster_objects: None,
+            cluster_live: LiveConfig {
+                memory_budget: DEFAULT_CLUSTER_MEMORY_MIB << 20,
+                sync_timeout: DEFAULT_CLUSTER_SYNC_TIMEOUT,
+            },
         }
     }
 }

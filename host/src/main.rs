@@ -11,6 +11,7 @@ use wicket::ServeConfig;
 use wicket::check::{CheckConfig, ComponentFiles};
 use wicket::cluster::ClusterConfig;
 use wicket::cluster::allow::AllowList;
+use wicket::cluster::live::LiveConfig;
 use wicket::connections::ConnectionLimits;
 use wicket::manifests::ManifestsConfig;
 use wicket::plugin::RuntimeConfig;
@@ -78,6 +79,10 @@ struct ManifestsArgs {
     /// A --self-signed folder: its ca.pem is the CA bundle.
     #[arg(long)]
     tls_dir: Option<PathBuf>,
+    /// Wicket's service account in --namespace, granted reads of the kinds
+    /// the plugins declare (a ClusterRole and its binding).
+    #[arg(long, default_value = "wicket")]
+    service_account: String,
 }
 
 /// Where the API server reaches Wicket, for `manifests` and `serve --register`.
@@ -320,6 +325,15 @@ struct ServeArgs {
     endpoint: EndpointArgs,
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Memory all watch caches of the cluster together may hold, in MiB;
+    /// past it, the newest kind's cache is refused (its plugins' reads
+    /// answer unavailable).
+    #[arg(long, default_value_t = wicket::config::DEFAULT_CLUSTER_MEMORY_MIB)]
+    cluster_memory_mib: usize,
+    /// Seconds a plugin's load waits for the first list of the kinds it
+    /// reads (start-up readiness waits with it) before it serves anyway.
+    #[arg(long, default_value_t = wicket::config::DEFAULT_CLUSTER_SYNC_TIMEOUT.as_secs())]
+    cluster_sync_timeout: u64,
 }
 
 impl ServeArgs {
@@ -371,6 +385,10 @@ impl ServeArgs {
                 cluster_allow: cluster.allow,
             },
             cluster_objects: cluster.objects,
+            cluster_live: LiveConfig {
+                memory_budget: self.cluster_memory_mib << 20,
+                sync_timeout: Duration::from_secs(self.cluster_sync_timeout),
+            },
             register,
             ..ServeConfig::new(self.plugins)
         })
@@ -379,7 +397,13 @@ impl ServeArgs {
 
 impl ManifestsArgs {
     fn into_config(self) -> Result<ManifestsConfig, clap::Error> {
+        let reader = self
+            .endpoint
+            .namespace
+            .clone()
+            .map(|namespace| (namespace, self.service_account));
         Ok(ManifestsConfig {
+            reader,
             ca_file: self
                 .ca_file
                 .or_else(|| self.tls_dir.map(|dir| dir.join(wicket::tls::TRUST_FILE))),

@@ -1,11 +1,13 @@
 //! `wicket manifests`: load a plugin folder exactly as `wicket serve` would
-//! and print the webhook configurations that register what it serves.
+//! and print the webhook configurations that register what it serves, and
+//! the RBAC that lets Wicket read what its plugins read of the cluster.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::cluster::rbac;
 use crate::plugin::RuntimeConfig;
 use crate::registry::Registry;
 use crate::webhook::{Registration, render};
@@ -20,7 +22,12 @@ pub struct ManifestsConfig {
     /// The CA bundle (PEM) the API server should trust; `None` leaves
     /// `caBundle` out, for a controller that injects it (cert-manager).
     pub ca_file: Option<PathBuf>,
+    /// Wicket's namespace and service account, granted the plugins' reads.
+    pub reader: Option<(String, String)>,
 }
+
+/// The name of the ClusterRole (and binding) granting the plugins' reads.
+pub const CLUSTER_READS_ROLE: &str = "wicket-cluster-reads";
 
 /// Prints the two configurations as YAML on stdout; what is served but not
 /// registered, and why, goes to stderr.
@@ -56,7 +63,24 @@ pub async fn manifests(config: &ManifestsConfig) -> anyhow::Result<()> {
         )?;
     }
     let configurations = render::render(&targets, &config.registration, ca_bundle.as_deref());
-    let yaml = render::to_yaml(&configurations).context("writing YAML")?;
+    let mut yaml = render::to_yaml(&configurations).context("writing YAML")?;
+    let reads = snapshot.cluster_reads();
+    match &config.reader {
+        _ if reads.is_empty() => {}
+        Some((namespace, service_account)) => {
+            let (role, binding) =
+                rbac::grant(&reads, CLUSTER_READS_ROLE, namespace, service_account);
+            yaml.push_str(&format!(
+                "---\n{}---\n{}",
+                serde_saphyr::to_string(&role).context("writing YAML")?,
+                serde_saphyr::to_string(&binding).context("writing YAML")?,
+            ));
+        }
+        None => writeln!(
+            stderr,
+            "no --namespace: the ClusterRole granting the plugins' reads of the cluster is left out"
+        )?,
+    }
     std::io::stdout().lock().write_all(yaml.as_bytes())?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -17,6 +18,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Unit;
 
+use crate::cluster::Cluster;
+use crate::cluster::live::{Cache, SyncState};
 use crate::connections::ConnectionMetrics;
 use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;
@@ -239,7 +242,7 @@ impl Collector for PluginMetrics {
         let held = self.0.cluster().held();
         let mut objects = encoder.encode_descriptor(
             "wicket_cluster_objects",
-            "Objects of each kind held for plugins to read (--cluster-objects).",
+            "Objects of each kind held for plugins to read (the watch caches, or --cluster-objects).",
             None,
             MetricType::Gauge,
         )?;
@@ -258,6 +261,8 @@ impl Collector for PluginMetrics {
             let labels = [("kind", kind.kind.to_string())];
             ConstGauge::new(saturating_i64(kind.bytes)).encode(bytes.encode_family(&labels)?)?;
         }
+
+        encode_caches(self.0.cluster(), &mut encoder)?;
 
         let mut info = encoder.encode_descriptor(
             "wicket_plugin",
@@ -279,4 +284,113 @@ impl Collector for PluginMetrics {
         }
         Ok(())
     }
+}
+
+/// A counter of each watch cache: its name, help and value.
+type CacheCounter = (&'static str, &'static str, fn(&Cache) -> u64);
+
+/// The watch caches (when Wicket follows the API server) and every
+/// plugin's reads of the cluster.
+fn encode_caches(cluster: &Cluster, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let mut reads = encoder.encode_descriptor(
+        "wicket_cluster_reads",
+        "Reads of the cluster by plugin and how they ended (not-synced, forbidden, unavailable: the cache could not answer).",
+        None,
+        MetricType::Counter,
+    )?;
+    let tallies = cluster.reads();
+    for (plugin, tally) in &tallies {
+        for (result, count) in tally.counts() {
+            let labels = [("plugin", plugin.as_str()), ("result", result)];
+            ConstCounter::new(count).encode(reads.encode_family(&labels)?)?;
+        }
+    }
+    let mut read_seconds = encoder.encode_descriptor(
+        "wicket_cluster_read_duration",
+        "Time a plugin's read of the cluster took in the host.",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for (plugin, tally) in &tallies {
+        let labels = [("plugin", plugin.as_str())];
+        tally
+            .durations()
+            .encode(read_seconds.encode_family(&labels)?)?;
+    }
+    let Some(live) = cluster.live() else {
+        return Ok(());
+    };
+    let caches = live.all();
+    let mut state = encoder.encode_descriptor(
+        "wicket_cluster_cache_state",
+        "1 for the state each kind's watch cache is in (syncing, synced, forbidden, failed, over-budget).",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (cache, _) in &caches {
+        let now = cache.state();
+        let kind = cache.kind.to_string();
+        for name in SyncState::NAMES {
+            let labels = [("kind", kind.as_str()), ("state", name)];
+            ConstGauge::new(i64::from(now.as_str() == name))
+                .encode(state.encode_family(&labels)?)?;
+        }
+    }
+    let counters: [CacheCounter; 2] = [
+        (
+            "wicket_cluster_relists",
+            "Lists of a kind after its first: its watch expired (410) or broke.",
+            |cache| cache.relists.load(Ordering::Relaxed),
+        ),
+        (
+            "wicket_cluster_watch_errors",
+            "Failed lists and watches of a kind (retried with backoff).",
+            |cache| cache.errors.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, count) in counters {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (cache, _) in &caches {
+            let labels = [("kind", cache.kind.to_string())];
+            ConstCounter::new(count(cache)).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    let mut last_event = encoder.encode_descriptor(
+        "wicket_cluster_last_event_timestamp",
+        "When a kind's cache last received an event (list item, change, deletion), in seconds since the Unix epoch.",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for (cache, _) in &caches {
+        if let Some(seconds) = cache.last_event() {
+            let labels = [("kind", cache.kind.to_string())];
+            ConstGauge::new(i64::try_from(seconds).unwrap_or(i64::MAX))
+                .encode(last_event.encode_family(&labels)?)?;
+        }
+    }
+    let budget = encoder.encode_descriptor(
+        "wicket_cluster_memory_budget",
+        "Memory all watch caches together may hold (--cluster-memory-mib).",
+        Some(&Unit::Bytes),
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(saturating_i64(live.budget())).encode(budget)?;
+    let mut held = encoder.encode_descriptor(
+        "wicket_cluster_memory",
+        "Memory each kind's watch cache holds, as the budget counts it.",
+        Some(&Unit::Bytes),
+        MetricType::Gauge,
+    )?;
+    for (cache, _) in &caches {
+        let labels = [("kind", cache.kind.to_string())];
+        ConstGauge::new(saturating_i64(cache.held())).encode(held.encode_family(&labels)?)?;
+    }
+    let refused = encoder.encode_descriptor(
+        "wicket_cluster_refused",
+        "Watch caches refused because all together would pass the memory budget.",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(live.refused()).encode(refused)?;
+    Ok(())
 }

@@ -8,6 +8,11 @@
 //! folder at start-up has been tried: reviews are served only then), once a
 //! drain has started (SIGTERM), and while the plugin folder is missing or
 //! unreadable, so that the Service sends reviews elsewhere; 200 otherwise.
+//! Plugins that read the cluster load once their kinds' caches synced (or
+//! `--cluster-sync-timeout` passed), so start-up waits for them; the kinds
+//! not synced are listed (`clusterNotSynced`) but never make a ready
+//! replica unready: with `failurePolicy: Fail`, that would block every
+//! write in the cluster.
 //! This listener is bound first, so probes are answered during a long cold
 //! start; the webhook port only once the plugins are loaded.
 
@@ -79,6 +84,7 @@ async fn readyz(State(ops): State<Ops>) -> Response {
         "notLoaded": snapshot.refused(),
         "loading": snapshot.loading(),
         "folderError": folder_error.as_deref(),
+        "clusterNotSynced": ops.registry.cluster().not_synced(),
     });
     (status, axum::Json(body)).into_response()
 }

@@ -79,6 +79,22 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
         false => None,
     };
+    // Plugins read the API server's objects when no folder is served and
+    // a client can be built (in a pod, or with KUBECONFIG): each kind a
+    // loaded plugin declares is followed from its load on.
+    if config.cluster_objects.is_none() {
+        let client = match kube_client.clone() {
+            Some(client) => Ok(client),
+            None => register::client().await,
+        };
+        match client {
+            Ok(client) => cluster.go_live(client, config.cluster_live),
+            Err(error) => tracing::info!(
+                reason = %error,
+                "no cluster source: plugins that read the cluster get unavailable"
+            ),
+        }
+    }
     let tls = tls::start(
         &config.tls,
         config.client_ca.as_deref(),

@@ -4,19 +4,26 @@
 //! shared by every plugin and every review; a plugin's access (what it
 //! declared, what the operator allows) is checked by `plugin::cluster`.
 //!
-//! The objects come from a source: a folder of files (`folder`) for local
-//! development and `wicket check`, or a test case's cluster state.
+//! The objects come from a source: the API server, followed by a watch
+//! cache per declared kind (`live`, `watch`, `budget`); a folder of files
+//! (`folder`) for local development and `wicket check`; or a test case's
+//! cluster state.
 
 pub mod allow;
+mod budget;
 pub mod folder;
 pub mod index;
 pub mod kind;
+pub mod live;
+pub mod rbac;
+pub mod reads;
 pub mod selector;
 mod store;
+mod watch;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use arc_swap::ArcSwapOption;
 use serde_json::{Value, json};
@@ -26,6 +33,8 @@ use crate::objects::ObjectsError;
 use allow::AllowList;
 use index::IndexPath;
 use kind::KindKey;
+use live::{LiveConfig, LiveSource, SyncState};
+use reads::ReadTally;
 use selector::Selector;
 use store::{KindStore, Stored};
 
@@ -42,8 +51,19 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
     /// Wicket was started without a cluster source.
-    #[error("Wicket has no cluster source (start it with --cluster-objects DIR)")]
+    #[error(
+        "Wicket has no cluster source: it follows the API server when it runs in a cluster or with KUBECONFIG, or serves a folder with --cluster-objects DIR"
+    )]
     NoSource,
+    /// The kind's cache has not completed its first list.
+    #[error("the cache of {0} is not synced yet: its first list has not completed")]
+    NotSynced(KindKey),
+    /// The API server refused Wicket the kind's list or watch.
+    #[error("the API server refused Wicket reading {0} (RBAC): {1}")]
+    Forbidden(KindKey, String),
+    /// The kind cannot be followed, or its cache was refused.
+    #[error("{0} cannot be read: {1}")]
+    Unavailable(KindKey, String),
 }
 
 /// The objects plugins read, from whichever source was set.
@@ -54,6 +74,10 @@ pub struct Cluster {
     /// objects before they serve, so that no review pays for one (the
     /// first lookup on 10,000 Ingresses took 300 ms when built lazily).
     wanted: Mutex<BTreeSet<(KindKey, IndexPath)>>,
+    /// The API server, when Wicket follows it (no folder is served).
+    live: OnceLock<LiveSource>,
+    /// Each plugin's reads, by plugin name (kept across its reloads).
+    reads: Mutex<HashMap<String, Arc<ReadTally>>>,
 }
 
 /// Every object of a source, by kind. A kind the source does not hold
@@ -138,6 +162,48 @@ impl Cluster {
             objects.build_index(kind, path);
             crate::freed::return_to_system();
         }
+        for (cache, _) in self.live.get().map(LiveSource::all).unwrap_or_default() {
+            if cache.kind == *kind {
+                cache.build_index(path);
+            }
+        }
+    }
+
+    /// Follows the API server through `client` from now on, for the kinds
+    /// plugins declare, when no folder is served. Call it inside the Tokio
+    /// runtime, before plugins load.
+    pub fn go_live(&self, client: kube::Client, config: LiveConfig) {
+        if self.live.set(LiveSource::new(client, config)).is_err() {
+            tracing::warn!("the cluster is already followed");
+        }
+    }
+
+    /// The live source, when Wicket follows the API server.
+    pub fn live(&self) -> Option<&LiveSource> {
+        self.live.get()
+    }
+
+    /// The reads of the plugin `name`, counted across its versions.
+    pub fn reads_of(&self, name: &str) -> Arc<ReadTally> {
+        self.reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Every plugin's reads, by plugin name.
+    pub fn reads(&self) -> Vec<(String, Arc<ReadTally>)> {
+        let mut reads: Vec<_> = self
+            .reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(name, tally)| (name.clone(), tally.clone()))
+            .collect();
+        reads.sort_by(|(a, _), (b, _)| a.cmp(b));
+        reads
     }
 
     fn wanted(&self) -> std::sync::MutexGuard<'_, BTreeSet<(KindKey, IndexPath)>> {
@@ -159,7 +225,7 @@ impl Cluster {
         name: &str,
         metadata_only: bool,
     ) -> Result<Option<Arc<Document>>, ReadError> {
-        self.read(kind, |store| {
+        self.read(kind, metadata_only, |store| {
             store
                 .get(namespace, name)
                 .map(|stored| stored.document(metadata_only))
@@ -176,7 +242,7 @@ impl Cluster {
         selector: &Selector,
         metadata_only: bool,
     ) -> Result<Vec<Arc<Document>>, ReadError> {
-        self.read(kind, |store| {
+        self.read(kind, metadata_only, |store| {
             documents(store.list(namespace, selector), metadata_only)
         })
         .map(Option::unwrap_or_default)
@@ -197,38 +263,72 @@ impl Cluster {
                 .find(path, value)
                 .map(|stored| documents(stored, metadata_only))
         };
-        let objects = self.objects.load();
-        let Some(objects) = objects.as_ref() else {
-            return Err(ReadError::NoSource);
-        };
-        let Some(store) = objects.kinds.get(kind) else {
-            return Ok(Vec::new());
-        };
-        if let Some(found) = found(&read_lock(store)) {
-            return Ok(found);
-        }
-        let mut writing = write_lock(store);
-        writing.build_index(path);
-        crate::freed::return_to_system();
-        Ok(found(&writing).unwrap_or_default())
+        self.serve(kind, metadata_only, |store| {
+            if let Some(found) = found(&read_lock(store)) {
+                return found;
+            }
+            let mut writing = write_lock(store);
+            writing.build_index(path);
+            crate::freed::return_to_system();
+            found(&writing).unwrap_or_default()
+        })
+        .map(Option::unwrap_or_default)
     }
 
     /// `read` on the objects of `kind`; `None` when the source holds none.
     fn read<R>(
         &self,
         kind: &KindKey,
+        metadata_only: bool,
         read: impl FnOnce(&KindStore) -> R,
     ) -> Result<Option<R>, ReadError> {
-        let objects = self.objects.load();
-        let objects = objects.as_ref().ok_or(ReadError::NoSource)?;
-        Ok(objects.kinds.get(kind).map(|store| read(&read_lock(store))))
+        self.serve(kind, metadata_only, |store| read(&read_lock(store)))
+    }
+
+    /// `with` on the store that answers reads of `kind` (declared
+    /// `metadata_only` or not): the folder's, or the kind's live cache once
+    /// synced. `None` when the folder holds none of the kind.
+    fn serve<R>(
+        &self,
+        kind: &KindKey,
+        metadata_only: bool,
+        with: impl FnOnce(&RwLock<KindStore>) -> R,
+    ) -> Result<Option<R>, ReadError> {
+        if let Some(objects) = self.objects.load().as_ref() {
+            return Ok(objects.kinds.get(kind).map(with));
+        }
+        let live = self.live.get().ok_or(ReadError::NoSource)?;
+        let cache = live
+            .cache(&(kind.clone(), metadata_only))
+            .ok_or_else(|| ReadError::NotSynced(kind.clone()))?;
+        match cache.state() {
+            SyncState::Synced => Ok(Some(with(cache.store()))),
+            SyncState::Syncing => Err(ReadError::NotSynced(kind.clone())),
+            SyncState::Forbidden(why) => Err(ReadError::Forbidden(kind.clone(), why)),
+            SyncState::Failed(why) | SyncState::OverBudget(why) => {
+                Err(ReadError::Unavailable(kind.clone(), why))
+            }
+        }
     }
 
     /// For `/plugins`: the source, and per kind the objects and bytes held.
     pub fn describe(&self) -> Value {
         let objects = self.objects.load();
         let Some(objects) = objects.as_ref() else {
-            return json!({ "source": null });
+            let Some(live) = self.live.get() else {
+                return json!({ "source": null });
+            };
+            let kinds: Vec<Value> = live
+                .all()
+                .into_iter()
+                .map(|(cache, users)| cache.describe(users))
+                .collect();
+            return json!({
+                "source": "the API server (a watch cache per declared kind)",
+                "memoryBudgetBytes": live.budget(),
+                "refusedByBudget": live.refused(),
+                "kinds": kinds,
+            });
         };
         let kinds: Vec<Value> = objects
             .held()
@@ -238,13 +338,38 @@ impl Cluster {
         json!({ "source": objects.origin, "kinds": kinds })
     }
 
+    /// For `/readyz`: the followed kinds not synced, with their state and
+    /// why.
+    pub fn not_synced(&self) -> Vec<Value> {
+        let caches = self.live.get().map(LiveSource::all).unwrap_or_default();
+        caches
+            .into_iter()
+            .filter_map(|(cache, _)| {
+                let state = cache.state();
+                (state != SyncState::Synced).then(|| {
+                    json!({ "kind": cache.kind.to_string(), "state": state.as_str(), "reason": state.reason() })
+                })
+            })
+            .collect()
+    }
+
     /// What is held of each kind, by kind; nothing without a source.
     pub fn held(&self) -> Vec<Held> {
-        self.objects
-            .load()
-            .as_ref()
-            .map(|objects| objects.held())
-            .unwrap_or_default()
+        if let Some(objects) = self.objects.load().as_ref() {
+            return objects.held();
+        }
+        let caches = self.live.get().map(LiveSource::all).unwrap_or_default();
+        caches
+            .into_iter()
+            .map(|(cache, _)| {
+                let store = read_lock(cache.store());
+                Held {
+                    kind: cache.kind.clone(),
+                    objects: store.len(),
+                    bytes: store.bytes(),
+                }
+            })
+            .collect()
     }
 }
 

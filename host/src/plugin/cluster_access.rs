@@ -1,15 +1,19 @@
 //! What one plugin may read of the cluster: the kinds its manifest
-//! declares, checked against what the operator allows when it loads, and
-//! its reads answered from the host's objects, or why not. Its own file so
+//! declares, checked against what the operator allows when it loads (and
+//! followed while it is loaded, when Wicket follows the API server), and
+//! its reads answered from the host's objects, or why not, and counted. Its own file so
 //! that the instance state holding it and the `cluster` import lending what
 //! it found (`cluster`) both depend on it and not on each other.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::bindings::cluster::ClusterError;
 use super::manifest::cluster::Read;
 use crate::cluster::allow::AllowList;
 use crate::cluster::kind::KindKey;
+use crate::cluster::live::{Cache, CacheKey, SyncState};
+use crate::cluster::reads::ReadTally;
 use crate::cluster::selector::Selector;
 use crate::cluster::{Cluster, ReadError};
 use crate::document::Document;
@@ -23,6 +27,10 @@ pub struct ClusterAccess {
     allow: AllowList,
     /// The objects.
     cluster: Arc<Cluster>,
+    /// The live caches it holds a share of (released when dropped).
+    followed: Vec<Arc<Cache>>,
+    /// Its reads, counted.
+    tally: Arc<ReadTally>,
 }
 
 /// A declared kind a plugin may not read: refused at load.
@@ -36,8 +44,11 @@ pub struct NotAllowed {
 }
 
 impl ClusterAccess {
-    /// Access to what `reads` declares, if `allow` allows all of it.
+    /// The plugin `name`'s access to what `reads` declares, if `allow`
+    /// allows all of it. When Wicket follows the API server, each declared
+    /// kind is followed from now on (see [`ClusterAccess::synced`]).
     pub fn new(
+        name: &str,
         reads: Vec<Read>,
         cluster: Arc<Cluster>,
         allow: &AllowList,
@@ -48,11 +59,56 @@ impl ClusterAccess {
                 allowed: allow.to_string(),
             });
         }
+        let followed = match cluster.live() {
+            Some(live) => reads.iter().map(|read| live.want(&key(read))).collect(),
+            None => Vec::new(),
+        };
         Ok(ClusterAccess {
+            tally: cluster.reads_of(name),
             reads,
             allow: allow.clone(),
             cluster,
+            followed,
         })
+    }
+
+    /// Waits until each followed kind's first list completed, or failed,
+    /// or the live source's sync timeout passed: a plugin then serves
+    /// anyway (its reads answer `not-synced`) and the late kinds are
+    /// returned, to be told.
+    pub async fn synced(&self) -> Vec<KindKey> {
+        let Some(live) = self.cluster.live() else {
+            return Vec::new();
+        };
+        let all = futures_util::future::join_all(self.followed.iter().map(|cache| cache.settled()));
+        if tokio::time::timeout(live.sync_timeout, all).await.is_ok() {
+            return Vec::new();
+        }
+        self.followed
+            .iter()
+            .filter(|cache| cache.state() == SyncState::Syncing)
+            .map(|cache| cache.kind.clone())
+            .collect()
+    }
+
+    /// `read`, counted with how it ended and how long it took.
+    fn counted<T>(
+        &self,
+        read: impl FnOnce() -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        let started = Instant::now();
+        let answer = read();
+        let result = match &answer {
+            Ok(_) => "ok",
+            Err(ClusterError::NotDeclared(_)) => "not-declared",
+            Err(ClusterError::NotAllowed(_)) => "not-allowed",
+            Err(ClusterError::NotSynced(_)) => "not-synced",
+            Err(ClusterError::Forbidden(_)) => "forbidden",
+            Err(ClusterError::Unavailable(_)) => "unavailable",
+            Err(ClusterError::Invalid(_)) => "invalid",
+        };
+        self.tally.record(result, started.elapsed());
+        answer
     }
 
     /// The object `name` of the kind in `namespace`, if it exists.
@@ -63,10 +119,12 @@ impl ClusterAccess {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Arc<Document>>, ClusterError> {
-        let read = self.declared(api_version, kind)?;
-        Ok(self
-            .cluster
-            .get(&read.kind, namespace, name, read.metadata_only)?)
+        self.counted(|| {
+            let read = self.declared(api_version, kind)?;
+            Ok(self
+                .cluster
+                .get(&read.kind, namespace, name, read.metadata_only)?)
+        })
     }
 
     /// The objects of the kind in `namespace` (all, if `None`) that
@@ -78,15 +136,17 @@ impl ClusterAccess {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Arc<Document>>, ClusterError> {
-        let read = self.declared(api_version, kind)?;
-        let selector = label_selector
-            .map(Selector::parse)
-            .transpose()
-            .map_err(|error| ClusterError::Invalid(error.to_string()))?
-            .unwrap_or_default();
-        Ok(self
-            .cluster
-            .list(&read.kind, namespace, &selector, read.metadata_only)?)
+        self.counted(|| {
+            let read = self.declared(api_version, kind)?;
+            let selector = label_selector
+                .map(Selector::parse)
+                .transpose()
+                .map_err(|error| ClusterError::Invalid(error.to_string()))?
+                .unwrap_or_default();
+            Ok(self
+                .cluster
+                .list(&read.kind, namespace, &selector, read.metadata_only)?)
+        })
     }
 
     /// The objects of the kind whose declared index `index` holds `value`.
@@ -97,16 +157,18 @@ impl ClusterAccess {
         index: &str,
         value: &str,
     ) -> Result<Vec<Arc<Document>>, ClusterError> {
-        let read = self.declared(api_version, kind)?;
-        let path = read.indexes.get(index).ok_or_else(|| {
-            ClusterError::NotDeclared(format!(
-                "{} declares no index {index:?} in the plugin's manifest",
-                read.kind
-            ))
-        })?;
-        Ok(self
-            .cluster
-            .find(&read.kind, path, value, read.metadata_only)?)
+        self.counted(|| {
+            let read = self.declared(api_version, kind)?;
+            let path = read.indexes.get(index).ok_or_else(|| {
+                ClusterError::NotDeclared(format!(
+                    "{} declares no index {index:?} in the plugin's manifest",
+                    read.kind
+                ))
+            })?;
+            Ok(self
+                .cluster
+                .find(&read.kind, path, value, read.metadata_only)?)
+        })
     }
 
     /// The declaration of the kind named `api_version` and `kind`; a kind
@@ -130,10 +192,31 @@ impl ClusterAccess {
     }
 }
 
+/// The live cache a declaration reads.
+fn key(read: &Read) -> CacheKey {
+    (read.kind.clone(), read.metadata_only)
+}
+
+/// The plugin version is gone: the kinds only it read are no longer
+/// followed.
+impl Drop for ClusterAccess {
+    fn drop(&mut self) {
+        if let Some(live) = self.cluster.live() {
+            for read in &self.reads {
+                live.release(&key(read));
+            }
+        }
+    }
+}
+
 impl From<ReadError> for ClusterError {
     fn from(error: ReadError) -> Self {
         match error {
-            ReadError::NoSource => ClusterError::Unavailable(error.to_string()),
+            ReadError::NoSource | ReadError::Unavailable(..) => {
+                ClusterError::Unavailable(error.to_string())
+            }
+            ReadError::NotSynced(_) => ClusterError::NotSynced(error.to_string()),
+            ReadError::Forbidden(..) => ClusterError::Forbidden(error.to_string()),
         }
     }
 }

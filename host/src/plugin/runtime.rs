@@ -211,6 +211,7 @@ impl Runtime {
             None => None,
         };
         let cluster = ClusterAccess::new(
+            name,
             manifest.cluster.clone(),
             self.cluster.clone(),
             &self.cluster_allow,
@@ -226,6 +227,13 @@ impl Runtime {
                 }
             })
             .await?;
+        }
+        // Served once the kinds it reads are synced (the version it
+        // replaces serves meanwhile), or late, said so.
+        let late = cluster.synced().await;
+        if !late.is_empty() {
+            let late: Vec<String> = late.iter().map(ToString::to_string).collect();
+            tracing::warn!(plugin = %name, late = ?late, "serving before the first list of the kinds it reads completed: its reads answer not-synced until then");
         }
         let plugin = Plugin {
             name: name.into(),

@@ -127,6 +127,17 @@ impl PluginSet {
         plugins.chain(pipelines).chain(file).collect()
     }
 
+    /// The kinds the served plugins read of the cluster: what Wicket's
+    /// service account must be allowed to get, list and watch.
+    pub fn cluster_reads(&self) -> BTreeSet<crate::cluster::kind::KindKey> {
+        self.entries
+            .values()
+            .filter_map(|entry| entry.served.as_ref())
+            .flat_map(|served| served.plugin.manifest().cluster.iter())
+            .map(|read| read.kind.clone())
+            .collect()
+    }
+
     /// What each served plugin and pipeline asks the API server for, by name.
     pub fn webhook_targets(&self) -> Vec<Target<'_>> {
         let plugins = self.entries.iter().filter_map(|(name, entry)| {
