@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Unit;
 
 use crate::cluster::Cluster;
-use crate::cluster::live::{Cache, SyncState};
+use crate::cluster::cache::{Cache, SyncState};
 use crate::connections::ConnectionMetrics;
 use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;

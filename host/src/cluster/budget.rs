@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Weak};
 
-use super::live::{Cache, SyncState};
+use super::cache::{Cache, SyncState};
 use super::store::KindStore;
 
 /// The memory an object costs beyond its JSON text: its key, labels, the

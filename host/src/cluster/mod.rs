@@ -11,6 +11,7 @@
 
 pub mod allow;
 mod budget;
+pub mod cache;
 pub mod folder;
 pub mod index;
 pub mod kind;
@@ -31,12 +32,13 @@ use serde_json::{Value, json};
 use crate::document::Document;
 use crate::objects::ObjectsError;
 use allow::AllowList;
+use cache::SyncState;
 use index::IndexPath;
 use kind::KindKey;
-use live::{LiveConfig, LiveSource, SyncState};
+use live::{LiveConfig, LiveSource};
 use reads::ReadTally;
 use selector::Selector;
-use store::{KindStore, Stored};
+use store::{KindStore, Stored, read_lock, write_lock};
 
 /// What plugins may read, and where the objects come from.
 #[derive(Debug, Clone, Default)]
@@ -401,21 +403,6 @@ pub struct Held {
     pub objects: usize,
     /// Their JSON text, in bytes.
     pub bytes: usize,
-}
-
-/// A kind's objects to read; a poisoned lock is still consistent (no
-/// write panics half-way).
-fn read_lock(store: &RwLock<KindStore>) -> std::sync::RwLockReadGuard<'_, KindStore> {
-    store
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A kind's objects to change (an index to build), as [`read_lock`].
-fn write_lock(store: &RwLock<KindStore>) -> std::sync::RwLockWriteGuard<'_, KindStore> {
-    store
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn documents<'a>(

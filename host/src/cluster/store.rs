@@ -3,7 +3,7 @@
 //! their labels for selectors and the indexes plugins declared.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::Value;
 
@@ -193,6 +193,21 @@ pub fn pruned_text(mut object: Value) -> String {
         }
     }
     object.to_string()
+}
+
+/// A kind's objects to read; a poisoned lock is still consistent (no
+/// write panics half-way).
+pub fn read_lock(store: &RwLock<KindStore>) -> std::sync::RwLockReadGuard<'_, KindStore> {
+    store
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A kind's objects to change (an index to build), as [`read_lock`].
+pub fn write_lock(store: &RwLock<KindStore>) -> std::sync::RwLockWriteGuard<'_, KindStore> {
+    store
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use kube::{Resource, ResourceExt as _};
 use serde_json::Value;
 
 use super::budget::{self, Budget};
+use super::cache::{Cache, SyncState};
 use super::kind::KindKey;
-use super::live::{Cache, SyncState};
-use super::store::{KindStore, pruned_text};
+use super::store::{KindStore, pruned_text, read_lock};
 
 /// The wait before discovery is tried again, doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -85,7 +85,7 @@ async fn run<K>(
     futures_util::pin_mut!(events);
     let mut filling: Option<KindStore> = None;
     let mut lists = 0_u64;
-    let served_held = || budget::held(&super::read_lock(cache.store()));
+    let served_held = || budget::held(&read_lock(cache.store()));
     while let Some(event) = events.next().await {
         if let SyncState::OverBudget(_) = cache.state() {
             return;
