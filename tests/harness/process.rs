@@ -220,7 +220,13 @@ impl Wicket {
                 true => plugins.path().parent().expect("a folder with a parent"),
                 false => Path::new("."),
             })
-            .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"])
+            // A test that polls the ops listener before Wicket listens
+            // picks its port.
+            .args(match args.contains(&OsStr::new("--ops-listen")) {
+                true => &[][..],
+                false => &["--ops-listen", "127.0.0.1:0"][..],
+            })
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
