@@ -216,6 +216,7 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
         + flag("plugin-memory-mib")
         + flag("body-budget-mib")
         + flag("max-compiles") * COMPILE_PEAK_MIB
+        + flag("cluster-memory-mib")
         + BUNDLED_CODE_MIB;
     assert!(held_mib <= limit_mib, "{held_mib} MiB held, limit {limit}");
 
@@ -319,4 +320,35 @@ fn generated_plugin_configmaps_fit_and_are_applied_server_side() {
             "{file} shows a client-side apply of the plugin ConfigMaps"
         );
     }
+}
+
+/// The overlay grants Wicket reads of what the bundled plugins declare:
+/// exactly the ClusterRole and binding `wicket manifests` prints for them.
+#[test]
+fn the_bundled_cluster_reads_are_what_wicket_manifests_grants() {
+    let plugins = wicket_tests::PluginDir::new()
+        .bundled("unique-ingress-host", "wicket-unique-ingress-host")
+        .bundled("namespace-labels", "wicket-namespace-labels");
+    let (code, stdout, stderr) = wicket_tests::run_wicket(&[
+        "manifests",
+        "--plugins",
+        plugins.path().to_str().unwrap(),
+        "--service",
+        "wicket",
+        "--namespace",
+        "wicket-system",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let printed: Vec<Value> = serde_saphyr::from_multiple(&stdout).unwrap();
+    let granted: Vec<Value> = printed
+        .into_iter()
+        .filter(|document| document["metadata"]["name"] == "wicket-cluster-reads")
+        .collect();
+    assert_eq!(granted.len(), 2, "{stdout}");
+    let overlay = documents(&kustomize_dir().join("overlays/bundled/cluster-reads.yaml"));
+    assert_eq!(overlay, granted);
+    assert_eq!(
+        granted[0]["rules"][1]["resources"],
+        serde_json::json!(["ingresses"])
+    );
 }
