@@ -122,7 +122,7 @@ async fn run<K>(
             }
             Event::InitDone => {
                 if let Some(store) = filling.take() {
-                    cache.replace(store);
+                    cache.replace(cache.compacted(store));
                 }
                 budget.grew(cache, served_held());
                 if let SyncState::OverBudget(_) = cache.state() {
