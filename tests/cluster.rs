@@ -11,9 +11,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use wicket_tests::raw::PATIENCE;
-use wicket_tests::{PluginDir, Wicket, edited_fixture, eventually, test_plugin};
-
-const PATH: &str = "/validate/probe";
+use wicket_tests::{
+    PROBE_PATH, PluginDir, Wicket, edited_fixture, eventually, probe, probe_dir, test_plugin,
+};
 
 /// Declares Namespaces (metadata only) and Ingresses indexed by host.
 const PROBE_MANIFEST: &str = r#"
@@ -23,14 +23,6 @@ read = [
   { api-version = "networking.k8s.io/v1", kind = "Ingress", index = { host = "/spec/rules/*/host" } },
 ]
 "#;
-
-fn probe_dir(manifest: &str) -> PluginDir {
-    PluginDir::new().plugin(
-        "probe",
-        &test_plugin("test-plugin-cluster-probe"),
-        Some(manifest),
-    )
-}
 
 /// An Ingress in `namespace` routing `host`.
 fn ingress(namespace: &str, name: &str, host: &str) -> String {
@@ -61,24 +53,6 @@ fn objects() -> tempfile::TempDir {
 
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// What the probe answered to the reads `asks` describes.
-async fn probe(wicket: &Wicket, asks: &[(&str, &str)]) -> String {
-    let annotations: serde_json::Map<String, Value> = asks
-        .iter()
-        .map(|(key, value)| (format!("probe/{key}"), json!(value)))
-        .collect();
-    let review = edited_fixture("v1-configmap-create.json", |request| {
-        request["object"]["metadata"]["annotations"] = Value::Object(annotations);
-    });
-    let answer = wicket.client().review(PATH, &review).await.unwrap();
-    let message = answer.response["status"]["message"].as_str();
-    // Wicket names the plugin that refused.
-    message
-        .and_then(|message| message.strip_prefix("probe: "))
-        .unwrap_or_else(|| panic!("the probe refuses: {}", answer.response))
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,7 +223,10 @@ async fn a_declared_kind_the_operator_does_not_allow_keeps_the_plugin_out() {
     assert!(allowed["lastError"].is_null(), "{allowed}");
     let status = wicket
         .client()
-        .post(PATH, edited_fixture("v1-configmap-create.json", |_| {}))
+        .post(
+            PROBE_PATH,
+            edited_fixture("v1-configmap-create.json", |_| {}),
+        )
         .await
         .unwrap()
         .status;

@@ -12,9 +12,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use wicket_tests::apiserver::ApiServer;
 use wicket_tests::raw::PATIENCE;
-use wicket_tests::{PluginDir, Wicket, edited_fixture, eventually, test_plugin};
+use wicket_tests::{PluginDir, Wicket, eventually, probe, probe_dir};
 
-const PATH: &str = "/validate/probe";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 const NAMESPACES: &str = "/api/v1/namespaces";
 
@@ -33,14 +32,6 @@ const NAMESPACES_ONLY: &str = r#"
 read = [{ api-version = "v1", kind = "Namespace", metadata-only = true }]
 "#;
 
-fn probe_dir(manifest: &str) -> PluginDir {
-    PluginDir::new().plugin(
-        "probe",
-        &test_plugin("test-plugin-cluster-probe"),
-        Some(manifest),
-    )
-}
-
 fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": name, "labels": {"team": name}}})
@@ -51,23 +42,6 @@ fn ingress(namespace: &str, name: &str, host: &str) -> Value {
         "metadata": {"namespace": namespace, "name": name,
             "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
         "spec": {"rules": [{"host": host}]}})
-}
-
-/// What the probe answered to the reads `asks` describes.
-async fn probe(wicket: &Wicket, asks: &[(&str, &str)]) -> String {
-    let annotations: serde_json::Map<String, Value> = asks
-        .iter()
-        .map(|(key, value)| (format!("probe/{key}"), json!(value)))
-        .collect();
-    let review = edited_fixture("v1-configmap-create.json", |request| {
-        request["object"]["metadata"]["annotations"] = Value::Object(annotations);
-    });
-    let answer = wicket.client().review(PATH, &review).await.unwrap();
-    let message = answer.response["status"]["message"].as_str();
-    message
-        .and_then(|message| message.strip_prefix("probe: "))
-        .unwrap_or_else(|| panic!("the probe refuses: {}", answer.response))
-        .to_owned()
 }
 
 async fn find_host(wicket: &Wicket, host: &str) -> String {

@@ -11,8 +11,9 @@
 //!   itself checks (`oracle`).
 //!
 //! One module a job: `builds`, `fixtures`, `components`, `process`,
-//! `client`, `oracle`, `churn` (a folder never quiet); the fakes of other systems (`apiserver`, `etcd`,
-//! `pki`, raw sockets) and the `/metrics` parser (`scrape`).
+//! `client`, `oracle`, `churn` (a folder never quiet), `probe` (what the
+//! cluster-probe plugin read); the fakes of other systems (`apiserver`,
+//! `etcd`, `pki`, raw sockets) and the `/metrics` parser (`scrape`).
 
 pub mod apiserver;
 mod builds;
@@ -23,6 +24,7 @@ pub mod etcd;
 mod fixtures;
 mod oracle;
 pub mod pki;
+mod probe;
 mod process;
 pub mod raw;
 pub mod scrape;
@@ -35,6 +37,7 @@ pub use fixtures::{
     apply, compact, edited_fixture, fixture, fixture_names, fixture_with_uid, with_object,
 };
 pub use oracle::Reviewed;
+pub use probe::{PROBE_PATH, probe, probe_dir};
 pub use process::{PluginDir, Wicket, run_wicket};
 
 /// Polls `probe` every 20 ms until it returns `Some`, and panics naming
