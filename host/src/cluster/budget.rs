@@ -19,7 +19,13 @@ const PER_OBJECT: usize = 2_048;
 
 /// The memory `store` holds, as the budget counts it.
 pub fn held(store: &KindStore) -> usize {
-    store.bytes() + store.len() * PER_OBJECT
+    held_by(store.bytes(), store.len())
+}
+
+/// The memory `objects` objects of `bytes` of JSON text hold, as the
+/// budget counts it.
+pub fn held_by(bytes: usize, objects: usize) -> usize {
+    bytes + objects * PER_OBJECT
 }
 
 /// The budget and the caches it covers, oldest first.

@@ -123,28 +123,24 @@ impl Cache {
         &self.store
     }
 
-    /// An empty store with every declared index, to fill by a list.
-    pub(super) fn fresh_store(&self) -> KindStore {
+    /// The store of a completed list's `texts` (made by `pruned_text`),
+    /// with every declared index, built from copies made together: made
+    /// one by one as the list's items were parsed, the texts lie strewn
+    /// among the pages of the freed parse, and the process kept 55 MiB for
+    /// 10,000 Ingresses and 1,000 Namespaces where copies made together
+    /// take 41 MiB (`scripts/bench-cluster`).
+    pub(super) fn filled(&self, texts: Vec<String>) -> KindStore {
+        let copies: Vec<String> = texts.iter().map(|text| text.as_str().to_owned()).collect();
+        drop(texts);
+        crate::freed::return_to_system();
         let mut store = KindStore::default();
         for path in self.indexes().iter() {
             store.build_index(path);
         }
-        store
-    }
-
-    /// `store` rebuilt from copies of its texts made together: filled by a
-    /// list, its texts lie strewn among the pages of every item parsed, and
-    /// the process kept 55 MiB for 10,000 Ingresses and 1,000 Namespaces
-    /// where the same texts copied together take 41 MiB
-    /// (`scripts/bench-cluster`).
-    pub(super) fn compacted(&self, store: KindStore) -> KindStore {
-        let texts = store.into_texts();
-        crate::freed::return_to_system();
-        let mut compacted = self.fresh_store();
-        for text in texts {
-            compacted.insert(text);
+        for text in copies {
+            store.insert(text);
         }
-        compacted
+        store
     }
 
     /// Serves `store` from now on (a list completed).

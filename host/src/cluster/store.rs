@@ -168,14 +168,6 @@ impl KindStore {
         self.indexes.insert(path.clone(), index);
     }
 
-    /// The texts of the objects held, taken out.
-    pub fn into_texts(self) -> Vec<String> {
-        self.objects
-            .into_values()
-            .map(|stored| stored.document.text().to_owned())
-            .collect()
-    }
-
     /// How many objects are held.
     pub fn len(&self) -> usize {
         self.objects.len()

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::budget::{self, Budget};
 use super::cache::{Cache, SyncState};
 use super::kind::KindKey;
-use super::store::{KindStore, pruned_text, read_lock};
+use super::store::{pruned_text, read_lock};
 
 /// The wait before discovery is tried again, doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -83,7 +83,9 @@ async fn run<K>(
     K: Resource + serde::Serialize,
 {
     futures_util::pin_mut!(events);
-    let mut filling: Option<KindStore> = None;
+    // A list's texts, and their bytes: the store is built once, when the
+    // list completes.
+    let mut filling: Option<(Vec<String>, usize)> = None;
     let mut lists = 0_u64;
     let served_held = || budget::held(&read_lock(cache.store()));
     while let Some(event) = events.next().await {
@@ -112,17 +114,19 @@ async fn run<K>(
                 if lists > 1 {
                     cache.relists.fetch_add(1, Ordering::Relaxed);
                 }
-                filling = Some(cache.fresh_store());
+                filling = Some((Vec::new(), 0));
             }
             Event::InitApply(object) => {
-                if let Some(store) = &mut filling {
-                    store.insert(text_of(&cache.kind, object));
-                    budget.grew(cache, budget::held(store) + served_held());
+                if let Some((texts, bytes)) = &mut filling {
+                    let text = text_of(&cache.kind, object);
+                    *bytes += text.len();
+                    texts.push(text);
+                    budget.grew(cache, budget::held_by(*bytes, texts.len()) + served_held());
                 }
             }
             Event::InitDone => {
-                if let Some(store) = filling.take() {
-                    cache.replace(cache.compacted(store));
+                if let Some((texts, _)) = filling.take() {
+                    cache.replace(cache.filled(texts));
                 }
                 budget.grew(cache, served_held());
                 if let SyncState::OverBudget(_) = cache.state() {
