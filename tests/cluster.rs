@@ -12,17 +12,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 use wicket_tests::raw::PATIENCE;
 use wicket_tests::{
-    PROBE_PATH, PluginDir, Wicket, edited_fixture, eventually, probe, probe_dir, test_plugin,
+    PROBE_MANIFEST, PROBE_PATH, PluginDir, Wicket, edited_fixture, eventually, probe, probe_dir,
+    test_plugin,
 };
-
-/// Declares Namespaces (metadata only) and Ingresses indexed by host.
-const PROBE_MANIFEST: &str = r#"
-[cluster]
-read = [
-  { api-version = "v1", kind = "Namespace", metadata-only = true },
-  { api-version = "networking.k8s.io/v1", kind = "Ingress", index = { host = "/spec/rules/*/host" } },
-]
-"#;
 
 /// An Ingress in `namespace` routing `host`.
 fn ingress(namespace: &str, name: &str, host: &str) -> String {

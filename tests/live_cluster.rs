@@ -12,19 +12,10 @@ use std::path::Path;
 use serde_json::{Value, json};
 use wicket_tests::apiserver::ApiServer;
 use wicket_tests::raw::PATIENCE;
-use wicket_tests::{PluginDir, Wicket, eventually, probe, probe_dir};
+use wicket_tests::{PROBE_MANIFEST, PluginDir, Wicket, eventually, probe, probe_dir};
 
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 const NAMESPACES: &str = "/api/v1/namespaces";
-
-/// Declares Namespaces (metadata only) and Ingresses indexed by host.
-const BOTH: &str = r#"
-[cluster]
-read = [
-  { api-version = "v1", kind = "Namespace", metadata-only = true },
-  { api-version = "networking.k8s.io/v1", kind = "Ingress", index = { host = "/spec/rules/*/host" } },
-]
-"#;
 
 /// Declares Namespaces alone.
 const NAMESPACES_ONLY: &str = r#"
@@ -103,7 +94,7 @@ async fn caches_gate_start_up_then_follow_creations_changes_deletions_and_relist
     let ops = format!("http://127.0.0.1:{ops_port}");
     let config = tempfile::tempdir().unwrap();
     // Built first: the readiness wait below is not the build's.
-    let plugins = probe_dir(BOTH);
+    let plugins = probe_dir(PROBE_MANIFEST);
     wicket_tests::wicket_binary();
     let starting = {
         let (api, config) = (api.clone(), config.path().to_owned());
@@ -254,7 +245,7 @@ async fn a_forbidden_kind_says_so_and_hot_reload_adds_and_drops_caches_staying_r
 
     // A new version declaring Ingresses: the kind is followed from its
     // load; the API server refuses, and the read says so.
-    std::fs::write(&manifest, BOTH).unwrap();
+    std::fs::write(&manifest, PROBE_MANIFEST).unwrap();
     eventually("the Ingress cache is refused", PATIENCE, async || {
         let ingresses = cache(&wicket, "networking.k8s.io/v1 Ingress").await?;
         (ingresses["state"] == "forbidden").then_some(())
@@ -319,7 +310,7 @@ async fn past_the_memory_budget_the_newest_kind_is_refused_not_the_process() {
     }));
     let config = tempfile::tempdir().unwrap();
     let wicket = start(
-        probe_dir(BOTH),
+        probe_dir(PROBE_MANIFEST),
         &api,
         config.path(),
         &["--cluster-memory-mib", "1"],

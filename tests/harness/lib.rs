@@ -37,7 +37,7 @@ pub use fixtures::{
     apply, compact, edited_fixture, fixture, fixture_names, fixture_with_uid, with_object,
 };
 pub use oracle::Reviewed;
-pub use probe::{PROBE_PATH, probe, probe_dir};
+pub use probe::{PROBE_MANIFEST, PROBE_PATH, probe, probe_dir};
 pub use process::{PluginDir, Wicket, run_wicket};
 
 /// Polls `probe` every 20 ms until it returns `Some`, and panics naming

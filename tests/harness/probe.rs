@@ -8,6 +8,16 @@ use crate::{PluginDir, Wicket, edited_fixture, test_plugin};
 /// The path the probe is served on.
 pub const PROBE_PATH: &str = "/validate/probe";
 
+/// A manifest declaring Namespaces (metadata only) and Ingresses indexed
+/// by host.
+pub const PROBE_MANIFEST: &str = r#"
+[cluster]
+read = [
+  { api-version = "v1", kind = "Namespace", metadata-only = true },
+  { api-version = "networking.k8s.io/v1", kind = "Ingress", index = { host = "/spec/rules/*/host" } },
+]
+"#;
+
 /// A plugin folder with the probe and `manifest`.
 pub fn probe_dir(manifest: &str) -> PluginDir {
     PluginDir::new().plugin(

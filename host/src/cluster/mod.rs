@@ -363,14 +363,7 @@ impl Cluster {
         let caches = self.live.get().map(LiveSource::all).unwrap_or_default();
         caches
             .into_iter()
-            .map(|(cache, _)| {
-                let store = read_lock(cache.store());
-                Held {
-                    kind: cache.kind.clone(),
-                    objects: store.len(),
-                    bytes: store.bytes(),
-                }
-            })
+            .map(|(cache, _)| Held::of(&cache.kind, cache.store()))
             .collect()
     }
 }
@@ -381,14 +374,7 @@ impl Objects {
         let mut held: Vec<Held> = self
             .kinds
             .iter()
-            .map(|(kind, store)| {
-                let store = read_lock(store);
-                Held {
-                    kind: kind.clone(),
-                    objects: store.len(),
-                    bytes: store.bytes(),
-                }
-            })
+            .map(|(kind, store)| Held::of(kind, store))
             .collect();
         held.sort_by(|a, b| a.kind.cmp(&b.kind));
         held
@@ -403,6 +389,18 @@ pub struct Held {
     pub objects: usize,
     /// Their JSON text, in bytes.
     pub bytes: usize,
+}
+
+impl Held {
+    /// What `store`, of `kind`, holds.
+    fn of(kind: &KindKey, store: &RwLock<KindStore>) -> Held {
+        let store = read_lock(store);
+        Held {
+            kind: kind.clone(),
+            objects: store.len(),
+            bytes: store.bytes(),
+        }
+    }
 }
 
 fn documents<'a>(
