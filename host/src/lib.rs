@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod admit;
+pub mod audit;
 pub mod body;
 pub mod check;
 pub mod cluster;
