@@ -2,6 +2,37 @@
 //! admission request — manifests before they reach a cluster, and objects
 //! already in it — through the plugins' own `[[webhook]]` rules, as the API
 //! server would pick them for a CREATE.
+//!
+//! SPIKE (branch `audit`), done: `matching` (rules, scope, namespace and
+//! object selectors; match conditions reported, not evaluated),
+//! `resources` (kind → resource: built-in table, CRDs in the input,
+//! `--resource`), `request` (the dry-run CREATE review, audit identity).
+//!
+//! Next, in order:
+//! - `run`: `Registry::load_once` the folder (one load path with serve and
+//!   test; `--cluster-objects` through the runtime's cluster), then per
+//!   object: mutating plugins and pipelines that match, by name (document
+//!   it), patches applied with json-patch; then validating ones on the
+//!   mutated object; `Target::judge` as routes.rs does, through
+//!   `review::decode` + `Documents::of`. Outbound denied unless
+//!   `--allow-outbound` (a runtime flag that refuses the grant at call
+//!   time: failure policy decides, reported `error`).
+//! - inputs: `objects::for_each` per path and `-`; a broken document is
+//!   reported with path and line (extend `ObjectsError` with the line) and
+//!   the rest runs; Namespaces in the input give namespace labels,
+//!   `--namespace-labels NS=k=v,...` too; CRDs feed `Resources::learn`.
+//! - results: pass/fail/warn/error/skip (+ "would change" with the patch),
+//!   formats table (default), json, junit, openreports; exit 0/1/2,
+//!   `--strict`; `--write-mutated DIR`; progress line on a TTY.
+//! - `--cluster`: per validating target, list its resources with paging
+//!   through kube (`Api::list` with `limit`, streamed page by page), judge,
+//!   write one openreports.io/v1alpha1 Report per namespace and a
+//!   ClusterReport, server-side apply with field manager `wicket-audit`,
+//!   delete stale reports; the stand-in API server in tests/harness already
+//!   lists and records (add Report kinds, DELETE). Manifest `severity`.
+//! - deploy: a CronJob component with its ServiceAccount and least RBAC,
+//!   vendored OpenReports CRDs; benchmark 10,000 pods offline (≥ 2,000/s).
 
 pub mod matching;
+pub mod request;
 pub mod resources;
