@@ -31,6 +31,7 @@ pub mod plugin;
 pub mod precompile;
 pub mod registry;
 pub mod review;
+pub mod reviewer;
 pub mod routes;
 pub mod served;
 pub mod server;

@@ -14,7 +14,7 @@
 //! 503 (with `Retry-After`) for a review the host was too busy to run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -29,11 +29,10 @@ use crate::document::Documents;
 use crate::fault::HostError;
 use crate::metrics::HostMetrics;
 use crate::ops;
-use crate::pipeline::Pipeline;
-use crate::plugin::{self, Mode};
+use crate::plugin::Mode;
 use crate::registry::{Lookup, Registry, served_path};
 use crate::review::{self, AdmissionRequest, DecodeError};
-use crate::served::Served;
+use crate::reviewer::Reviewer;
 use crate::text::with_causes;
 
 /// What the handlers share.
@@ -105,30 +104,14 @@ async fn unknown_route() -> Response {
     refuse(Refusal::NoRoute)
 }
 
-/// What a review path runs.
-enum Target {
-    Plugin(Arc<Served>),
-    Pipeline(Arc<Pipeline>),
-}
-
-impl Target {
-    /// The longest its plugins may take of their own time.
-    fn deadline(&self) -> Duration {
-        match self {
-            Target::Plugin(served) => served.plugin().manifest().limits.timeout(),
-            Target::Pipeline(pipeline) => Duration::from_millis(pipeline.timeout_ms()),
-        }
-    }
-}
-
 /// Serves one admission review with the plugin or pipeline `name`.
 async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -> Response {
     let started = Instant::now();
     let _in_flight = state.metrics.review_started();
     let snapshot = state.registry.snapshot();
     let target = match snapshot.lookup(mode, name) {
-        Lookup::Plugin(served) => Target::Plugin(served.clone()),
-        Lookup::Pipeline(pipeline) => Target::Pipeline(pipeline.clone()),
+        Lookup::Plugin(served) => Reviewer::Plugin(served.clone()),
+        Lookup::Pipeline(pipeline) => Reviewer::Pipeline(pipeline.clone()),
         Lookup::OtherPath(served_mode) => {
             return refuse(Refusal::OtherPath {
                 path: served_path(served_mode, name),
@@ -161,16 +144,8 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
         Ok(review) => review,
         Err(err) => return refuse(Refusal::BadReview(err)),
     };
-    let wall_bound = plugin::wall_bound(target.deadline());
     let documents = Documents::of(&review.request);
-    let judged = match &target {
-        Target::Plugin(served) => served.judge(&review.request, &documents, wall_bound).await,
-        Target::Pipeline(pipeline) => {
-            pipeline
-                .judge(&review.request, &documents, wall_bound)
-                .await
-        }
-    };
+    let judged = target.judge(&review.request, &documents).await;
     let decision = match judged {
         Ok(decision) => decision,
         Err(error) => {
@@ -360,6 +335,8 @@ fn refuse(refusal: Refusal) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::fault::PipelineFault;
     use crate::plugin::Overload;

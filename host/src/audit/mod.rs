@@ -36,3 +36,4 @@
 pub mod matching;
 pub mod request;
 pub mod resources;
+pub mod run;
