@@ -50,6 +50,29 @@ enum Command {
     /// Compile a plugin folder into a compile cache ahead of time (an image
     /// build step), so that a start from that cache compiles nothing.
     Compile(CompileArgs),
+    /// Judge objects from files as the API server would on their CREATE
+    /// (in progress).
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// Folder of NAME.wasm plugins with optional NAME.toml manifests.
+    #[arg(long, env = "WICKET_PLUGINS")]
+    plugins: PathBuf,
+    /// Files and folders of objects (YAML or JSON).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The resource of a kind the built-in table does not know:
+    /// Kind[.group]=plural, with ':cluster' for a cluster-scoped kind.
+    #[arg(long = "resource")]
+    resources: Vec<String>,
+    /// The user the reviews name.
+    #[arg(long, default_value = "wicket:audit")]
+    user: String,
+    /// The user's groups.
+    #[arg(long = "group", default_values_t = ["system:authenticated".to_owned()])]
+    groups: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -460,6 +483,25 @@ fn main() -> ExitCode {
                 cluster: args.cluster.into_config(),
             }))
             .map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => {
+            let config = wicket::audit::command::AuditConfig {
+                plugins_dir: args.plugins,
+                paths: args.paths,
+                resources: args.resources,
+                requester: wicket::audit::request::Requester {
+                    user: args.user,
+                    groups: args.groups,
+                },
+            };
+            match runtime.block_on(wicket::audit::command::audit(&config)) {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => Ok(ExitCode::from(1)),
+                Err(err) => {
+                    eprintln!("wicket: {err:#}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Test(args) => {
             let config = TestConfig {
                 paths: args.cases,

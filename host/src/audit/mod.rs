@@ -8,7 +8,17 @@
 //! `resources` (kind → resource: built-in table, CRDs in the input,
 //! `--resource`), `request` (the dry-run CREATE review, audit identity).
 //!
+//! Also done: `run` (the [`run::Auditor`]: mutating then validating, by
+//! name, patches applied), `command` (`wicket audit --plugins DIR PATHS`:
+//! tab-separated rows, exit 0/1/2), and `reviewer.rs` shared with routes.
+//! Tried on the bundled folder: 4 objects judged in 4 s (3.5 s of it the
+//! cold compile of 8 plugins).
+//!
 //! Next, in order:
+//! - the audited objects as the cluster for cluster-aware plugins (the
+//!   input's Namespaces, say, for namespace-labels: today `unavailable`),
+//!   with `--cluster-objects` adding to them; `warn` log level by default
+//!   as `test` and `manifests` have;
 //! - `run`: `Registry::load_once` the folder (one load path with serve and
 //!   test; `--cluster-objects` through the runtime's cluster), then per
 //!   object: mutating plugins and pipelines that match, by name (document
@@ -33,6 +43,7 @@
 //! - deploy: a CronJob component with its ServiceAccount and least RBAC,
 //!   vendored OpenReports CRDs; benchmark 10,000 pods offline (≥ 2,000/s).
 
+pub mod command;
 pub mod matching;
 pub mod request;
 pub mod resources;

@@ -1,0 +1,80 @@
+//! `wicket audit --plugins DIR PATHS...` (spike: table output, exit codes):
+//! loads the folder as `serve` does, reads the objects, judges each with
+//! the [`Auditor`] and prints one row per result.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::request::Requester;
+use super::resources::Resources;
+use super::run::{Auditor, Outcome};
+use crate::plugin::RuntimeConfig;
+use crate::registry::Registry;
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The plugin folder.
+    pub plugins_dir: PathBuf,
+    /// Files and folders of objects.
+    pub paths: Vec<PathBuf>,
+    /// `Kind[.group]=plural[:cluster]` for kinds the table does not know.
+    pub resources: Vec<String>,
+    /// Who the reviews say asks.
+    pub requester: Requester,
+}
+
+/// Audits; `Ok(true)` when nothing was refused.
+pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
+    let resources = Resources::new(&config.resources)?;
+    let runtime = RuntimeConfig::default();
+    let plugins = Registry::load_once(&runtime, config.plugins_dir.clone()).await?;
+    let mut stderr = std::io::stderr().lock();
+    for (name, reason) in plugins.refused() {
+        writeln!(stderr, "not loaded: {name}: {reason}")?;
+    }
+    let mut auditor = Auditor::new(&plugins, resources, config.requester.clone());
+    let mut stdout = std::io::stdout().lock();
+    let mut refused = false;
+    for path in &config.paths {
+        let objects = match crate::objects::read_path(path) {
+            Ok(objects) => objects,
+            Err(error) => {
+                writeln!(stderr, "{}", crate::text::with_causes(&error))?;
+                continue;
+            }
+        };
+        for object in objects {
+            let name = object_name(&object);
+            let (findings, _) = auditor.judge(object).await;
+            for finding in findings {
+                refused |= finding.outcome == Outcome::Fail;
+                writeln!(
+                    stdout,
+                    "{name}\t{}\t{}\t{}",
+                    finding.plugin,
+                    finding.outcome.as_str(),
+                    finding.message
+                )
+                .context("writing the results")?;
+            }
+        }
+    }
+    Ok(!refused)
+}
+
+/// `Kind namespace/name`, as the rows name an object.
+fn object_name(object: &serde_json::Value) -> String {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    };
+    match text("/metadata/namespace") {
+        "" => format!("{} {}", text("/kind"), text("/metadata/name")),
+        namespace => format!("{} {namespace}/{}", text("/kind"), text("/metadata/name")),
+    }
+}
