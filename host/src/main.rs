@@ -73,6 +73,9 @@ struct AuditArgs {
     /// The user's groups.
     #[arg(long = "group", default_values_t = ["system:authenticated".to_owned()])]
     groups: Vec<String>,
+    /// Objects besides the audited ones, served as the cluster.
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(clap::Args)]
@@ -441,7 +444,7 @@ fn main() -> ExitCode {
     // `manifests` and `test` print for a reader: only warnings and errors
     // on stderr (RUST_LOG=info shows what plugins write).
     let default_level = match cli.command {
-        Command::Manifests(_) | Command::Test(_) => "warn",
+        Command::Manifests(_) | Command::Test(_) | Command::Audit(_) => "warn",
         _ => "info",
     };
     init_tracing(cli.log_format, default_level);
@@ -492,6 +495,7 @@ fn main() -> ExitCode {
                     user: args.user,
                     groups: args.groups,
                 },
+                cluster: args.cluster.into_config(),
             };
             match runtime.block_on(wicket::audit::command::audit(&config)) {
                 Ok(true) => Ok(ExitCode::SUCCESS),

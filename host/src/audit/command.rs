@@ -7,11 +7,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use std::sync::Arc;
+
 use super::request::Requester;
 use super::resources::Resources;
 use super::run::{Auditor, Outcome};
-use crate::plugin::RuntimeConfig;
-use crate::registry::Registry;
+use crate::cluster::{ClusterConfig, Objects};
+use crate::plugin::{Runtime, RuntimeConfig};
+use crate::registry::{Registry, Trigger};
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -24,29 +27,50 @@ pub struct AuditConfig {
     pub resources: Vec<String>,
     /// Who the reviews say asks.
     pub requester: Requester,
+    /// What plugins may read of the cluster, and objects besides the
+    /// audited ones to serve as the cluster.
+    pub cluster: ClusterConfig,
 }
 
 /// Audits; `Ok(true)` when nothing was refused.
 pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
     let resources = Resources::new(&config.resources)?;
-    let runtime = RuntimeConfig::default();
-    let plugins = Registry::load_once(&runtime, config.plugins_dir.clone()).await?;
     let mut stderr = std::io::stderr().lock();
+    // Every object first: the audited ones are the cluster cluster-aware
+    // plugins read (a Namespace in the input labels its pods), with
+    // --cluster-objects besides.
+    let mut audited = Vec::new();
+    for path in &config.paths {
+        match crate::objects::read_path(path) {
+            Ok(objects) => audited.extend(objects),
+            Err(error) => writeln!(stderr, "{}", crate::text::with_causes(&error))?,
+        }
+    }
+    let mut cluster = audited.clone();
+    if let Some(dir) = &config.cluster.objects {
+        cluster.extend(crate::objects::read_path(dir).context("--cluster-objects")?);
+    }
+    let runtime = Arc::new(Runtime::new(&RuntimeConfig {
+        cluster_allow: config.cluster.allow.clone(),
+        ..RuntimeConfig::default()
+    })?);
+    runtime
+        .cluster()
+        .set(Objects::new(cluster, "the audited objects"));
+    let registry = Registry::new(runtime, config.plugins_dir.clone());
+    registry
+        .load_all(Trigger::Start)
+        .await
+        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    let plugins = registry.snapshot();
     for (name, reason) in plugins.refused() {
         writeln!(stderr, "not loaded: {name}: {reason}")?;
     }
     let mut auditor = Auditor::new(&plugins, resources, config.requester.clone());
     let mut stdout = std::io::stdout().lock();
     let mut refused = false;
-    for path in &config.paths {
-        let objects = match crate::objects::read_path(path) {
-            Ok(objects) => objects,
-            Err(error) => {
-                writeln!(stderr, "{}", crate::text::with_causes(&error))?;
-                continue;
-            }
-        };
-        for object in objects {
+    {
+        for object in audited {
             let name = object_name(&object);
             let (findings, _) = auditor.judge(object).await;
             for finding in findings {

@@ -15,10 +15,10 @@
 //! cold compile of 8 plugins).
 //!
 //! Next, in order:
-//! - the audited objects as the cluster for cluster-aware plugins (the
-//!   input's Namespaces, say, for namespace-labels: today `unavailable`),
-//!   with `--cluster-objects` adding to them; `warn` log level by default
-//!   as `test` and `manifests` have;
+//! - (done: the audited objects, with `--cluster-objects`, are the cluster
+//!   cluster-aware plugins read; `warn` log level by default);
+//! - plugins without `[[webhook]]` entries listed as skipped; `--plugin
+//!   NAME` judging every object; the patch shown as "would change";
 //! - `run`: `Registry::load_once` the folder (one load path with serve and
 //!   test; `--cluster-objects` through the runtime's cluster), then per
 //!   object: mutating plugins and pipelines that match, by name (document
