@@ -76,6 +76,19 @@ struct AuditArgs {
     /// Objects besides the audited ones, served as the cluster.
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value = "table")]
+    format: AuditFormat,
+    /// Exit 1 on a warning or a monitored refusal too.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditFormat {
+    Table,
+    Json,
+    Junit,
 }
 
 #[derive(clap::Args)]
@@ -496,6 +509,12 @@ fn main() -> ExitCode {
                     groups: args.groups,
                 },
                 cluster: args.cluster.into_config(),
+                format: match args.format {
+                    AuditFormat::Table => wicket::audit::command::Format::Table,
+                    AuditFormat::Json => wicket::audit::command::Format::Json,
+                    AuditFormat::Junit => wicket::audit::command::Format::Junit,
+                },
+                strict: args.strict,
             };
             match runtime.block_on(wicket::audit::command::audit(&config)) {
                 Ok(true) => Ok(ExitCode::SUCCESS),

@@ -1,6 +1,6 @@
-//! `wicket audit --plugins DIR PATHS...` (spike: table output, exit codes):
-//! loads the folder as `serve` does, reads the objects, judges each with
-//! the [`Auditor`] and prints one row per result.
+//! `wicket audit --plugins DIR PATHS...`: loads the folder as `serve`
+//! does, reads the objects, judges each with the [`Auditor`] and prints one
+//! row per result, as a table, JSON or JUnit.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use std::sync::Arc;
 
+use super::report::{self, Row};
 use super::request::Requester;
 use super::resources::Resources;
 use super::run::{Auditor, Outcome};
@@ -30,6 +31,21 @@ pub struct AuditConfig {
     /// What plugins may read of the cluster, and objects besides the
     /// audited ones to serve as the cluster.
     pub cluster: ClusterConfig,
+    /// How to print the results.
+    pub format: Format,
+    /// Whether a warning or a monitored refusal counts as a refusal too.
+    pub strict: bool,
+}
+
+/// How `wicket audit` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An aligned table.
+    Table,
+    /// A JSON array.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
 }
 
 /// Audits; `Ok(true)` when nothing was refused.
@@ -67,26 +83,47 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
         writeln!(stderr, "not loaded: {name}: {reason}")?;
     }
     let mut auditor = Auditor::new(&plugins, resources, config.requester.clone());
-    let mut stdout = std::io::stdout().lock();
-    let mut refused = false;
-    {
-        for object in audited {
-            let name = object_name(&object);
-            let (findings, _) = auditor.judge(object).await;
-            for finding in findings {
-                refused |= finding.outcome == Outcome::Fail;
-                writeln!(
-                    stdout,
-                    "{name}\t{}\t{}\t{}",
-                    finding.plugin,
-                    finding.outcome.as_str(),
-                    finding.message
-                )
-                .context("writing the results")?;
-            }
-        }
+    let mut rows: Vec<Row> = auditor
+        .unregistered()
+        .into_iter()
+        .map(|name| Row {
+            object: "-".to_owned(),
+            source: "-".to_owned(),
+            plugin: name,
+            outcome: Outcome::Skip,
+            message: "no [[webhook]] entries: the API server never calls it".to_owned(),
+            patch: None,
+            conditions_unevaluated: false,
+        })
+        .collect();
+    for object in audited {
+        let name = object_name(&object);
+        let (findings, _) = auditor.judge(object).await;
+        rows.extend(findings.into_iter().map(|finding| Row {
+            object: name.clone(),
+            source: String::new(),
+            plugin: finding.plugin,
+            outcome: finding.outcome,
+            message: finding.message,
+            patch: finding.patch,
+            conditions_unevaluated: finding.conditions_unevaluated,
+        }));
     }
-    Ok(!refused)
+    let printed = match config.format {
+        Format::Table => report::table(&rows),
+        Format::Json => report::json(&rows),
+        Format::Junit => report::junit(&rows),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(printed.as_bytes())
+        .context("writing the results")?;
+    let refusal = |outcome: Outcome| match outcome {
+        Outcome::Fail => true,
+        Outcome::Warn | Outcome::Monitor => config.strict,
+        Outcome::Pass | Outcome::Error | Outcome::Skip => false,
+    };
+    Ok(!rows.iter().any(|row| refusal(row.outcome)))
 }
 
 /// `Kind namespace/name`, as the rows name an object.

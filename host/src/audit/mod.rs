@@ -17,8 +17,10 @@
 //! Next, in order:
 //! - (done: the audited objects, with `--cluster-objects`, are the cluster
 //!   cluster-aware plugins read; `warn` log level by default);
-//! - plugins without `[[webhook]]` entries listed as skipped; `--plugin
-//!   NAME` judging every object; the patch shown as "would change";
+//! - (done: plugins without `[[webhook]]` entries listed as skipped; the
+//!   patch shown as "would change"; `report`: table, json, junit;
+//!   `--strict`); `--plugin NAME` judging every object; a row's source
+//!   file (read per file, not all at once);
 //! - `run`: `Registry::load_once` the folder (one load path with serve and
 //!   test; `--cluster-objects` through the runtime's cluster), then per
 //!   object: mutating plugins and pipelines that match, by name (document
@@ -45,6 +47,7 @@
 
 pub mod command;
 pub mod matching;
+pub mod report;
 pub mod request;
 pub mod resources;
 pub mod run;

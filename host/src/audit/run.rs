@@ -78,6 +78,8 @@ struct Judge {
 pub struct Auditor {
     mutating: Vec<Judge>,
     validating: Vec<Judge>,
+    /// Served plugins and pipelines with no `[[webhook]]` entries.
+    unregistered: Vec<String>,
     resources: Resources,
     requester: Requester,
     /// Labels of the namespaces met so far (Namespace objects in the input,
@@ -92,8 +94,10 @@ impl Auditor {
     pub fn new(plugins: &Arc<PluginSet>, resources: Resources, requester: Requester) -> Auditor {
         let mut mutating = Vec::new();
         let mut validating = Vec::new();
+        let mut unregistered = Vec::new();
         for target in plugins.webhook_targets() {
             if target.webhooks.is_empty() {
+                unregistered.push(target.name.to_owned());
                 continue;
             }
             let mode = match target.mutating {
@@ -117,14 +121,21 @@ impl Auditor {
         }
         mutating.sort_by(|a, b| a.name.cmp(&b.name));
         validating.sort_by(|a, b| a.name.cmp(&b.name));
+        unregistered.sort();
         Auditor {
             mutating,
             validating,
+            unregistered,
             resources,
             requester,
             namespace_labels: HashMap::new(),
             serial: 0,
         }
+    }
+
+    /// The plugins and pipelines never called (no `[[webhook]]` entries).
+    pub fn unregistered(&self) -> Vec<String> {
+        self.unregistered.clone()
     }
 
     /// The labels of `namespace`, from now on.

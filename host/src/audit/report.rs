@@ -1,0 +1,211 @@
+//! The audit's results, as a reader, a program or a CI system takes them:
+//! an aligned table, JSON, or JUnit XML (one test suite per plugin, one
+//! case per object: a refusal is a failure, a plugin failure an error).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::run::Outcome;
+
+/// One plugin's result on one object.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// Where the object was read.
+    pub source: String,
+    /// The plugin or pipeline (`-` when the object was not judged at all).
+    pub plugin: String,
+    /// How it judged.
+    pub outcome: Outcome,
+    /// What it said.
+    pub message: String,
+    /// The JSON Patch a mutating one would apply.
+    pub patch: Option<Value>,
+    /// Whether its entries' match conditions were not evaluated.
+    pub conditions_unevaluated: bool,
+}
+
+impl Row {
+    /// The message, with what else the reader should know.
+    fn said(&self) -> String {
+        let mut said = self.message.clone();
+        if let Some(Value::Array(operations)) = &self.patch {
+            let change = format!("would change: {} patch operation(s)", operations.len());
+            said = match said.is_empty() {
+                true => change,
+                false => format!("{said}; {change}"),
+            };
+        }
+        if self.conditions_unevaluated {
+            said.push_str(" (match conditions not evaluated)");
+        }
+        said
+    }
+}
+
+/// An aligned table, a row per result.
+pub fn table(rows: &[Row]) -> String {
+    let headers = ["OBJECT", "PLUGIN", "RESULT", "MESSAGE"];
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.object.clone(),
+                row.plugin.clone(),
+                row.outcome.as_str().to_owned(),
+                row.said(),
+            ]
+        })
+        .collect();
+    let width = |column: usize| {
+        cells
+            .iter()
+            .map(|cells| cells[column].len())
+            .chain([headers[column].len()])
+            .max()
+            .unwrap_or_default()
+    };
+    let widths = [width(0), width(1), width(2)];
+    let mut text = String::new();
+    let mut line = |cells: [&str; 4]| {
+        let _ = writeln!(
+            text,
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    };
+    line(headers);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3]]);
+    }
+    text
+}
+
+/// A JSON array, an object per result.
+pub fn json(rows: &[Row]) -> String {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "object": row.object,
+                "source": row.source,
+                "plugin": row.plugin,
+                "result": row.outcome.as_str(),
+                "message": row.message,
+                "patch": row.patch,
+                "matchConditionsEvaluated": !row.conditions_unevaluated,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_default()
+}
+
+/// JUnit XML: a suite per plugin, a case per object.
+pub fn junit(rows: &[Row]) -> String {
+    let mut suites: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for row in rows {
+        suites.entry(&row.plugin).or_default().push(row);
+    }
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"wicket audit\">\n",
+    );
+    for (plugin, rows) in suites {
+        let count = |outcome: Outcome| rows.iter().filter(|row| row.outcome == outcome).count();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+            escape(plugin),
+            rows.len(),
+            count(Outcome::Fail),
+            count(Outcome::Error),
+            count(Outcome::Skip)
+        );
+        for row in rows {
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+                escape(plugin),
+                escape(&row.object),
+                escape(&row.source)
+            );
+            let said = escape(&row.said());
+            let _ = match row.outcome {
+                Outcome::Fail => writeln!(xml, "><failure message=\"{said}\"/></testcase>"),
+                Outcome::Error => writeln!(xml, "><error message=\"{said}\"/></testcase>"),
+                Outcome::Skip => writeln!(xml, "><skipped message=\"{said}\"/></testcase>"),
+                Outcome::Pass | Outcome::Warn | Outcome::Monitor if said.is_empty() => {
+                    writeln!(xml, "/>")
+                }
+                Outcome::Pass | Outcome::Warn | Outcome::Monitor => writeln!(
+                    xml,
+                    "><system-out>{}: {said}</system-out></testcase>",
+                    row.outcome.as_str()
+                ),
+            };
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+/// `text` safe inside an XML attribute or element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(plugin: &str, outcome: Outcome, message: &str) -> Row {
+        Row {
+            object: "Pod shop/web".into(),
+            source: "app.yaml".into(),
+            plugin: plugin.into(),
+            outcome,
+            message: message.into(),
+            patch: None,
+            conditions_unevaluated: false,
+        }
+    }
+
+    #[test]
+    fn each_format_says_each_outcome() {
+        let rows = vec![
+            row("require-owner", Outcome::Fail, "needs an \"owner\" <label>"),
+            row("namespace-labels", Outcome::Pass, ""),
+            row("guard", Outcome::Error, "timed out"),
+        ];
+        let table = table(&rows);
+        assert!(table.starts_with("OBJECT        PLUGIN"), "{table}");
+        assert!(table.contains("require-owner     fail"), "{table}");
+        let json: Value = serde_json::from_str(&json(&rows)).unwrap();
+        assert_eq!(json[2]["result"], "error");
+        let xml = junit(&rows);
+        assert!(
+            xml.contains("<failure message=\"needs an &quot;owner&quot; &lt;label&gt;\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testsuite name=\"guard\" tests=\"1\" failures=\"0\" errors=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("name=\"Pod shop/web\" file=\"app.yaml\"/>"),
+            "{xml}"
+        );
+    }
+}
