@@ -11,8 +11,10 @@
 //! Also done: `run` (the [`run::Auditor`]: mutating then validating, by
 //! name, patches applied), `command` (`wicket audit --plugins DIR PATHS`:
 //! tab-separated rows, exit 0/1/2), and `reviewer.rs` shared with routes.
-//! Tried on the bundled folder: 4 objects judged in 4 s (3.5 s of it the
-//! cold compile of 8 plugins).
+//! Tried on the bundled folder: 10,000 pods and their Namespace (one JSON
+//! List) in 3.3 s, of which ~2.5 s is the cold compile of 8 plugins (no
+//! --cache-dir): well over the 2,000 objects/s; peak RSS 108 MiB,
+//! compiles included.
 //!
 //! Next, in order:
 //! - (done: the audited objects, with `--cluster-objects`, are the cluster
