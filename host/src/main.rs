@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
+use wicket::audit::command::Ended;
 use wicket::check::{CheckConfig, ComponentFiles};
 use wicket::cluster::ClusterConfig;
 use wicket::cluster::allow::AllowList;
@@ -517,8 +518,9 @@ fn main() -> ExitCode {
                 strict: args.strict,
             };
             match runtime.block_on(wicket::audit::command::audit(&config)) {
-                Ok(true) => Ok(ExitCode::SUCCESS),
-                Ok(false) => Ok(ExitCode::from(1)),
+                Ok(Ended::Clean) => Ok(ExitCode::SUCCESS),
+                Ok(Ended::Refused) => Ok(ExitCode::from(1)),
+                Ok(Ended::Unread) => Ok(ExitCode::from(2)),
                 Err(err) => {
                     eprintln!("wicket: {err:#}");
                     Ok(ExitCode::from(2))

@@ -68,7 +68,7 @@ pub fn for_each(path: &Path, each: &mut dyn FnMut(Value)) -> Result<(), ObjectsE
 }
 
 /// The object files under `dir`, by path.
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ObjectsError> {
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ObjectsError> {
     let read_error = |error| ObjectsError::Read(dir.into(), error);
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {

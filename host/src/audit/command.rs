@@ -48,21 +48,33 @@ pub enum Format {
     Junit,
 }
 
-/// Audits; `Ok(true)` when nothing was refused.
-pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
+/// How an audit ended, as its exit code says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Nothing refused, every document read (exit 0).
+    Clean,
+    /// Something refused (exit 1).
+    Refused,
+    /// Nothing refused, but a document or file could not be read (exit 2).
+    Unread,
+}
+
+/// Audits.
+pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
     let resources = Resources::new(&config.resources)?;
     let mut stderr = std::io::stderr().lock();
     // Every object first: the audited ones are the cluster cluster-aware
     // plugins read (a Namespace in the input labels its pods), with
     // --cluster-objects besides.
-    let mut audited = Vec::new();
-    for path in &config.paths {
-        match crate::objects::read_path(path) {
-            Ok(objects) => audited.extend(objects),
-            Err(error) => writeln!(stderr, "{}", crate::text::with_causes(&error))?,
-        }
+    let input = super::input::read(&config.paths);
+    for error in &input.errors {
+        writeln!(stderr, "{error}")?;
     }
-    let mut cluster = audited.clone();
+    let audited = input.objects;
+    let mut cluster: Vec<_> = audited
+        .iter()
+        .map(|audited| audited.object.clone())
+        .collect();
     if let Some(dir) = &config.cluster.objects {
         cluster.extend(crate::objects::read_path(dir).context("--cluster-objects")?);
     }
@@ -96,12 +108,12 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
             conditions_unevaluated: false,
         })
         .collect();
-    for object in audited {
-        let name = object_name(&object);
-        let (findings, _) = auditor.judge(object).await;
+    for audited in audited {
+        let name = object_name(&audited.object);
+        let (findings, _) = auditor.judge(audited.object).await;
         rows.extend(findings.into_iter().map(|finding| Row {
             object: name.clone(),
-            source: String::new(),
+            source: audited.source.clone(),
             plugin: finding.plugin,
             outcome: finding.outcome,
             message: finding.message,
@@ -123,7 +135,16 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<bool> {
         Outcome::Warn | Outcome::Monitor => config.strict,
         Outcome::Pass | Outcome::Error | Outcome::Skip => false,
     };
-    Ok(!rows.iter().any(|row| refusal(row.outcome)))
+    Ok(
+        match (
+            rows.iter().any(|row| refusal(row.outcome)),
+            input.errors.is_empty(),
+        ) {
+            (true, _) => Ended::Refused,
+            (false, true) => Ended::Clean,
+            (false, false) => Ended::Unread,
+        },
+    )
 }
 
 /// `Kind namespace/name`, as the rows name an object.

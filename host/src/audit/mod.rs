@@ -31,10 +31,12 @@
 //!   `review::decode` + `Documents::of`. Outbound denied unless
 //!   `--allow-outbound` (a runtime flag that refuses the grant at call
 //!   time: failure policy decides, reported `error`).
-//! - inputs: `objects::for_each` per path and `-`; a broken document is
-//!   reported with path and line (extend `ObjectsError` with the line) and
-//!   the rest runs; Namespaces in the input give namespace labels,
-//!   `--namespace-labels NS=k=v,...` too; CRDs feed `Resources::learn`.
+//! - (done: `input`: files, folders and `-`, one YAML document at a time,
+//!   a broken one reported as FILE:LINE and the rest audited, exit 2 when
+//!   nothing was refused but something was unread; Namespaces and CRDs in
+//!   the input are used); `--namespace-labels NS=k=v,...`; Namespaces must
+//!   be met before their objects (read all first: done, but the labels are
+//!   learnt in judge order: learn them in a first pass);
 //! - results: pass/fail/warn/error/skip (+ "would change" with the patch),
 //!   formats table (default), json, junit, openreports; exit 0/1/2,
 //!   `--strict`; `--write-mutated DIR`; progress line on a TTY.
@@ -48,6 +50,7 @@
 //!   vendored OpenReports CRDs; benchmark 10,000 pods offline (≥ 2,000/s).
 
 pub mod command;
+pub mod input;
 pub mod matching;
 pub mod report;
 pub mod request;
