@@ -1,5 +1,6 @@
 //! The `wicket` command: parse the command line, set up logging, run.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +84,31 @@ struct AuditArgs {
     /// Exit 1 on a warning or a monitored refusal too.
     #[arg(long)]
     strict: bool,
+    /// A plugin or pipeline that judges every object, whatever its
+    /// [[webhook]] entries (repeatable).
+    #[arg(long = "plugin")]
+    forced: Vec<String>,
+    /// Write each object as the mutating plugins left it to this folder.
+    #[arg(long)]
+    write_mutated: Option<PathBuf>,
+    /// Labels of a namespace the input does not hold, as
+    /// NAMESPACE=KEY=VALUE[,KEY=VALUE...] (repeatable).
+    #[arg(long = "namespace-labels", value_parser = parse_namespace_labels)]
+    namespace_labels: Vec<(String, BTreeMap<String, String>)>,
+}
+
+/// `NAMESPACE=KEY=VALUE[,KEY=VALUE...]`.
+fn parse_namespace_labels(text: &str) -> Result<(String, BTreeMap<String, String>), String> {
+    let usage = || format!("{text:?} is not NAMESPACE=KEY=VALUE[,KEY=VALUE...]");
+    let (namespace, labels) = text.split_once('=').ok_or_else(usage)?;
+    let labels = labels
+        .split(',')
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').ok_or_else(usage)?;
+            Ok((key.to_owned(), value.to_owned()))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((namespace.to_owned(), labels))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -516,6 +542,9 @@ fn main() -> ExitCode {
                     AuditFormat::Junit => wicket::audit::command::Format::Junit,
                 },
                 strict: args.strict,
+                forced: args.forced,
+                write_mutated: args.write_mutated,
+                namespace_labels: args.namespace_labels,
             };
             match runtime.block_on(wicket::audit::command::audit(&config)) {
                 Ok(Ended::Clean) => Ok(ExitCode::SUCCESS),

@@ -2,6 +2,7 @@
 //! does, reads the objects, judges each with the [`Auditor`] and prints one
 //! row per result, as a table, JSON or JUnit.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -35,6 +36,13 @@ pub struct AuditConfig {
     pub format: Format,
     /// Whether a warning or a monitored refusal counts as a refusal too.
     pub strict: bool,
+    /// Plugins and pipelines that judge every object, whatever their
+    /// `[[webhook]]` entries.
+    pub forced: Vec<String>,
+    /// Where to write each object as the mutating plugins left it.
+    pub write_mutated: Option<PathBuf>,
+    /// Labels of namespaces the input does not hold.
+    pub namespace_labels: Vec<(String, BTreeMap<String, String>)>,
 }
 
 /// How `wicket audit` prints its results.
@@ -78,6 +86,16 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
     if let Some(dir) = &config.cluster.objects {
         cluster.extend(crate::objects::read_path(dir).context("--cluster-objects")?);
     }
+    // What objects tell of others (Namespaces' labels, CRDs' resources),
+    // kept apart: the objects go to the cluster.
+    let telling: Vec<serde_json::Value> = cluster
+        .iter()
+        .filter(|object| {
+            let kind = object.get("kind").and_then(serde_json::Value::as_str);
+            matches!(kind, Some("Namespace" | "CustomResourceDefinition"))
+        })
+        .cloned()
+        .collect();
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cluster_allow: config.cluster.allow.clone(),
         ..RuntimeConfig::default()
@@ -94,7 +112,18 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
     for (name, reason) in plugins.refused() {
         writeln!(stderr, "not loaded: {name}: {reason}")?;
     }
-    let mut auditor = Auditor::new(&plugins, resources, config.requester.clone());
+    let mut auditor = Auditor::new(
+        &plugins,
+        resources,
+        config.requester.clone(),
+        &config.forced,
+    );
+    for (namespace, labels) in &config.namespace_labels {
+        auditor.namespace_labels(namespace, labels.clone());
+    }
+    for object in &telling {
+        auditor.learn(object);
+    }
     let mut rows: Vec<Row> = auditor
         .unregistered()
         .into_iter()
@@ -110,7 +139,10 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
         .collect();
     for audited in audited {
         let name = object_name(&audited.object);
-        let (findings, _) = auditor.judge(audited.object).await;
+        let (findings, mutated) = auditor.judge(audited.object).await;
+        if let Some(dir) = &config.write_mutated {
+            write_object(dir, &mutated)?;
+        }
         rows.extend(findings.into_iter().map(|finding| Row {
             object: name.clone(),
             source: audited.source.clone(),
@@ -145,6 +177,29 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             (false, false) => Ended::Unread,
         },
     )
+}
+
+/// Writes `object` to `dir/NAMESPACE/KIND.NAME.yaml` (`_cluster` for a
+/// cluster-scoped one), for `kubectl apply -R -f DIR`.
+fn write_object(dir: &std::path::Path, object: &serde_json::Value) -> anyhow::Result<()> {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    };
+    let folder = dir.join(match text("/metadata/namespace") {
+        "" => "_cluster",
+        namespace => namespace,
+    });
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let file = folder.join(format!(
+        "{}.{}.yaml",
+        text("/kind").to_lowercase(),
+        text("/metadata/name")
+    ));
+    let yaml = serde_saphyr::to_string(object).context("writing YAML")?;
+    std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))
 }
 
 /// `Kind namespace/name`, as the rows name an object.

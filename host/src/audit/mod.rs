@@ -34,12 +34,15 @@
 //! - (done: `input`: files, folders and `-`, one YAML document at a time,
 //!   a broken one reported as FILE:LINE and the rest audited, exit 2 when
 //!   nothing was refused but something was unread; Namespaces and CRDs in
-//!   the input are used); `--namespace-labels NS=k=v,...`; Namespaces must
-//!   be met before their objects (read all first: done, but the labels are
-//!   learnt in judge order: learn them in a first pass);
-//! - results: pass/fail/warn/error/skip (+ "would change" with the patch),
-//!   formats table (default), json, junit, openreports; exit 0/1/2,
-//!   `--strict`; `--write-mutated DIR`; progress line on a TTY.
+//!   the input are used, learnt before any object is judged);
+//!   (done: `--namespace-labels NS=k=v,...`, `--plugin NAME`,
+//!   `--write-mutated DIR` as DIR/NAMESPACE/KIND.NAME.yaml);
+//! - results: `--format openreports` (section 2's Reports); a progress
+//!   line on a TTY; `--allow-outbound` (outbound denied by default);
+//!   "match conditions not evaluated" said once in the table's footer;
+//!   tests/audit.rs through the real binary (table, JSON, JUnit, exit
+//!   codes, stdin, --write-mutated, a broken document, a List, a
+//!   Namespace's labels for a selector); README "Auditing".
 //! - `--cluster`: per validating target, list its resources with paging
 //!   through kube (`Api::list` with `limit`, streamed page by page), judge,
 //!   write one openreports.io/v1alpha1 Report per namespace and a

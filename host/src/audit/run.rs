@@ -72,6 +72,8 @@ struct Judge {
     name: String,
     entries: Vec<WebhookSpec>,
     reviewer: Reviewer,
+    /// Named with `--plugin`: judges every object, whatever its entries.
+    forced: bool,
 }
 
 /// Judges objects with a loaded plugin folder.
@@ -90,13 +92,20 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// An auditor of what `plugins` serves with `[[webhook]]` entries.
-    pub fn new(plugins: &Arc<PluginSet>, resources: Resources, requester: Requester) -> Auditor {
+    /// An auditor of what `plugins` serves with `[[webhook]]` entries, and
+    /// of those named in `forced`, which judge every object.
+    pub fn new(
+        plugins: &Arc<PluginSet>,
+        resources: Resources,
+        requester: Requester,
+        forced: &[String],
+    ) -> Auditor {
         let mut mutating = Vec::new();
         let mut validating = Vec::new();
         let mut unregistered = Vec::new();
         for target in plugins.webhook_targets() {
-            if target.webhooks.is_empty() {
+            let forced = forced.iter().any(|name| name == target.name);
+            if target.webhooks.is_empty() && !forced {
                 unregistered.push(target.name.to_owned());
                 continue;
             }
@@ -113,6 +122,7 @@ impl Auditor {
                 name: target.name.to_owned(),
                 entries: target.webhooks.to_vec(),
                 reviewer,
+                forced,
             };
             match target.mutating {
                 true => mutating.push(judge),
@@ -143,6 +153,22 @@ impl Auditor {
         self.namespace_labels.insert(namespace.to_owned(), labels);
     }
 
+    /// Learns what `object` tells of others: a Namespace's labels (for
+    /// namespace selectors), a CustomResourceDefinition's resource. Called
+    /// on every object before any is judged.
+    pub fn learn(&mut self, object: &Value) {
+        let Some(kind) = KindKey::of(object) else {
+            return;
+        };
+        if kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition" {
+            self.resources.learn(object);
+        }
+        if kind.group.is_empty() && kind.kind == "Namespace" {
+            let name = text(object, "/metadata/name").to_owned();
+            self.namespace_labels(&name, labels_of(object));
+        }
+    }
+
     /// Judges `object`; returns each result and the object as the mutating
     /// ones left it.
     pub async fn judge(&mut self, mut object: Value) -> (Vec<Finding>, Value) {
@@ -156,14 +182,7 @@ impl Auditor {
         let Some(kind) = KindKey::of(&object) else {
             return (vec![skip("no apiVersion and kind".to_owned())], object);
         };
-        if kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition" {
-            self.resources.learn(&object);
-        }
         let labels = labels_of(&object);
-        if kind.group.is_empty() && kind.kind == "Namespace" {
-            let name = text(&object, "/metadata/name").to_owned();
-            self.namespace_labels(&name, labels.clone());
-        }
         let Some(resource) = self.resources.of(&kind).cloned() else {
             let message = format!(
                 "{kind}: resource unknown (give it with --resource {}=PLURAL, or include its CustomResourceDefinition)",
@@ -188,7 +207,10 @@ impl Auditor {
                     labels: &labels,
                     namespace_labels: self.namespace_labels.get(&namespace),
                 };
-                let matched = matches(&judge.entries, &candidate);
+                let matched = match judge.forced {
+                    true => Matched::Yes,
+                    false => matches(&judge.entries, &candidate),
+                };
                 if matched == Matched::No {
                     continue;
                 }
