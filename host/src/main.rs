@@ -91,6 +91,10 @@ struct AuditArgs {
     /// Write each object as the mutating plugins left it to this folder.
     #[arg(long)]
     write_mutated: Option<PathBuf>,
+    /// Let plugins make the outbound calls their manifests grant (denied by
+    /// default: their failure policy decides, reported as an error).
+    #[arg(long)]
+    allow_outbound: bool,
     /// Labels of a namespace the input does not hold, as
     /// NAMESPACE=KEY=VALUE[,KEY=VALUE...] (repeatable).
     #[arg(long = "namespace-labels", value_parser = parse_namespace_labels)]
@@ -449,6 +453,7 @@ impl ServeArgs {
                 memory_budget_mib: self.plugin_memory_mib,
                 max_compiles: self.max_compiles,
                 cluster_allow: cluster.allow,
+                outbound_denied: false,
             },
             cluster_objects: cluster.objects,
             cluster_live: LiveConfig {
@@ -544,6 +549,7 @@ fn main() -> ExitCode {
                 strict: args.strict,
                 forced: args.forced,
                 write_mutated: args.write_mutated,
+                allow_outbound: args.allow_outbound,
                 namespace_labels: args.namespace_labels,
             };
             match runtime.block_on(wicket::audit::command::audit(&config)) {

@@ -41,6 +41,8 @@ pub struct AuditConfig {
     pub forced: Vec<String>,
     /// Where to write each object as the mutating plugins left it.
     pub write_mutated: Option<PathBuf>,
+    /// Whether plugins may make the outbound calls their manifests grant.
+    pub allow_outbound: bool,
     /// Labels of namespaces the input does not hold.
     pub namespace_labels: Vec<(String, BTreeMap<String, String>)>,
 }
@@ -98,6 +100,7 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
         .collect();
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cluster_allow: config.cluster.allow.clone(),
+        outbound_denied: !config.allow_outbound,
         ..RuntimeConfig::default()
     })?);
     runtime

@@ -37,8 +37,12 @@
 //!   the input are used, learnt before any object is judged);
 //!   (done: `--namespace-labels NS=k=v,...`, `--plugin NAME`,
 //!   `--write-mutated DIR` as DIR/NAMESPACE/KIND.NAME.yaml);
+//! - (done: outbound denied unless `--allow-outbound`, through
+//!   `RuntimeConfig::outbound_denied`: the grant's linking is kept, its
+//!   access is not; untested: CREATE does not reach the etcd guard's
+//!   calls, a test plugin that calls out on CREATE is needed);
 //! - results: `--format openreports` (section 2's Reports); a progress
-//!   line on a TTY; `--allow-outbound` (outbound denied by default);
+//!   line on a TTY;
 //!   "match conditions not evaluated" said once in the table's footer;
 //!   tests/audit.rs through the real binary (table, JSON, JUnit, exit
 //!   codes, stdin, --write-mutated, a broken document, a List, a

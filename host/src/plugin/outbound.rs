@@ -79,7 +79,7 @@ impl WasiHttpHooks for OutboundHooks {
                     plugin = %self.tag.plugin,
                     uid = %self.tag.uid,
                     %target,
-                    "outbound request refused: not in the plugin's allowed-hosts"
+                    "outbound request refused: not in the plugin's allowed-hosts (or wicket audit without --allow-outbound)"
                 );
                 return Box::new(async { Err(HttpError::HttpRequestDenied) });
             }

@@ -77,6 +77,10 @@ pub struct RuntimeConfig {
     pub max_compiles: u16,
     /// The kinds plugins may read from the cluster.
     pub cluster_allow: AllowList,
+    /// Whether every outbound call is refused, whatever the manifests
+    /// grant: `wicket audit` without `--allow-outbound` (a CI job must not
+    /// reach production etcd).
+    pub outbound_denied: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -87,6 +91,7 @@ impl Default for RuntimeConfig {
             memory_budget_mib: 1024,
             max_compiles: 2,
             cluster_allow: AllowList::default(),
+            outbound_denied: false,
         }
     }
 }
@@ -103,6 +108,7 @@ pub struct Runtime {
     /// The objects plugins read, and which kinds they may.
     cluster: Arc<Cluster>,
     cluster_allow: AllowList,
+    outbound_denied: bool,
 }
 
 impl Runtime {
@@ -160,6 +166,7 @@ impl Runtime {
             }),
             cluster: Arc::new(Cluster::default()),
             cluster_allow: config.cluster_allow.clone(),
+            outbound_denied: config.outbound_denied,
         })
     }
 
@@ -204,7 +211,9 @@ impl Runtime {
             },
         };
         // Reading the grant's PEM files: off the async workers.
-        let outbound = match manifest.outbound.clone() {
+        // Denied outbound keeps the grant's linking (the plugin loads as
+        // it would serve) but no access: every call is refused.
+        let outbound = match manifest.outbound.clone().filter(|_| !self.outbound_denied) {
             Some(grant) => Some(Arc::new(
                 tokio::task::spawn_blocking(move || Access::load(grant)).await??,
             )),
