@@ -44,9 +44,10 @@
 //! - results: `--format openreports` (section 2's Reports); a progress
 //!   line on a TTY;
 //!   "match conditions not evaluated" said once in the table's footer;
-//!   tests/audit.rs through the real binary (table, JSON, JUnit, exit
-//!   codes, stdin, --write-mutated, a broken document, a List, a
-//!   Namespace's labels for a selector); README "Auditing".
+//!   README "Auditing". (done: tests/audit.rs, 2 tests through the real
+//!   binary: a folder with a broken document, a List and a Namespace whose
+//!   labels a selector reads, JSON/JUnit/table, exit codes; stdin,
+//!   --namespace-labels, --write-mutated.)
 //! - `--cluster`: per validating target, list its resources with paging
 //!   through kube (`Api::list` with `limit`, streamed page by page), judge,
 //!   write one openreports.io/v1alpha1 Report per namespace and a

@@ -148,8 +148,13 @@ impl Auditor {
         self.unregistered.clone()
     }
 
-    /// The labels of `namespace`, from now on.
-    pub fn namespace_labels(&mut self, namespace: &str, labels: BTreeMap<String, String>) {
+    /// The labels of `namespace`, from now on, with the one the API
+    /// server sets on every namespace (`kubernetes.io/metadata.name`).
+    pub fn namespace_labels(&mut self, namespace: &str, mut labels: BTreeMap<String, String>) {
+        labels.insert(
+            "kubernetes.io/metadata.name".to_owned(),
+            namespace.to_owned(),
+        );
         self.namespace_labels.insert(namespace.to_owned(), labels);
     }
 
