@@ -120,6 +120,7 @@ enum AuditFormat {
     Table,
     Json,
     Junit,
+    Openreports,
 }
 
 #[derive(clap::Args)]
@@ -545,6 +546,7 @@ fn main() -> ExitCode {
                     AuditFormat::Table => wicket::audit::command::Format::Table,
                     AuditFormat::Json => wicket::audit::command::Format::Json,
                     AuditFormat::Junit => wicket::audit::command::Format::Junit,
+                    AuditFormat::Openreports => wicket::audit::command::Format::OpenReports,
                 },
                 strict: args.strict,
                 forced: args.forced,

@@ -56,6 +56,8 @@ pub enum Format {
     Json,
     /// JUnit XML, for CI systems.
     Junit,
+    /// OpenReports `Report`s and a `ClusterReport`, for `kubectl apply`.
+    OpenReports,
 }
 
 /// How an audit ended, as its exit code says.
@@ -138,10 +140,12 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             message: "no [[webhook]] entries: the API server never calls it".to_owned(),
             patch: None,
             conditions_unevaluated: false,
+            subject: None,
         })
         .collect();
     for audited in audited {
         let name = object_name(&audited.object);
+        let subject = subject_of(&audited.object);
         let (findings, mutated) = auditor.judge(audited.object).await;
         if let Some(dir) = &config.write_mutated {
             write_object(dir, &mutated)?;
@@ -154,12 +158,23 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             message: finding.message,
             patch: finding.patch,
             conditions_unevaluated: finding.conditions_unevaluated,
+            subject: Some(subject.clone()),
         }));
     }
     let printed = match config.format {
         Format::Table => report::table(&rows),
         Format::Json => report::json(&rows),
         Format::Junit => report::junit(&rows),
+        Format::OpenReports => {
+            let reports = super::openreports::reports(&rows, std::time::SystemTime::now(), None);
+            let documents: Result<Vec<String>, _> =
+                reports.iter().map(serde_saphyr::to_string).collect();
+            documents
+                .context("writing YAML")?
+                .into_iter()
+                .map(|document| format!("---\n{document}"))
+                .collect()
+        }
     };
     std::io::stdout()
         .lock()
@@ -203,6 +218,23 @@ fn write_object(dir: &std::path::Path, object: &serde_json::Value) -> anyhow::Re
     ));
     let yaml = serde_saphyr::to_string(object).context("writing YAML")?;
     std::fs::write(&file, yaml).with_context(|| format!("writing {}", file.display()))
+}
+
+/// `object` as an `ObjectReference`.
+fn subject_of(object: &serde_json::Value) -> serde_json::Value {
+    let mut subject = serde_json::Map::new();
+    for (field, pointer) in [
+        ("apiVersion", "/apiVersion"),
+        ("kind", "/kind"),
+        ("namespace", "/metadata/namespace"),
+        ("name", "/metadata/name"),
+        ("uid", "/metadata/uid"),
+    ] {
+        if let Some(value) = object.pointer(pointer).filter(|value| value.is_string()) {
+            subject.insert(field.to_owned(), value.clone());
+        }
+    }
+    serde_json::Value::Object(subject)
 }
 
 /// `Kind namespace/name`, as the rows name an object.

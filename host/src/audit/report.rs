@@ -26,6 +26,9 @@ pub struct Row {
     pub patch: Option<Value>,
     /// Whether its entries' match conditions were not evaluated.
     pub conditions_unevaluated: bool,
+    /// The object as an `ObjectReference` (apiVersion, kind, namespace,
+    /// name, uid), for reports; `None` when no object is concerned.
+    pub subject: Option<Value>,
 }
 
 impl Row {
@@ -179,6 +182,7 @@ mod tests {
             message: message.into(),
             patch: None,
             conditions_unevaluated: false,
+            subject: None,
         }
     }
 
