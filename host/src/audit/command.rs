@@ -141,6 +141,7 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             patch: None,
             conditions_unevaluated: false,
             subject: None,
+            severity: None,
         })
         .collect();
     for audited in audited {
@@ -159,6 +160,7 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             patch: finding.patch,
             conditions_unevaluated: finding.conditions_unevaluated,
             subject: Some(subject.clone()),
+            severity: finding.severity,
         }));
     }
     let printed = match config.format {

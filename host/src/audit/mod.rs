@@ -43,8 +43,9 @@
 //!   calls, a test plugin that calls out on CREATE is needed);
 //! - (done: `--format openreports`, `openreports.rs`: a Report named
 //!   `wicket` per namespace and a ClusterReport, summary counts,
-//!   maxResults, following openreports/reports-api's v1alpha1 types; a
-//!   manifest `severity` field is still to add); a progress line on a TTY;
+//!   maxResults, following openreports/reports-api's v1alpha1 types; the
+//!   manifest's optional `severity`: critical/high/medium/low/info, to
+//!   document in README's manifest table); a progress line on a TTY;
 //!   "match conditions not evaluated" said once in the table's footer;
 //!   README "Auditing". (done: tests/audit.rs, 2 tests through the real
 //!   binary: a folder with a broken document, a List and a Namespace whose

@@ -46,7 +46,7 @@ pub fn reports(rows: &[Row], now: SystemTime, max_results: Option<usize>) -> Vec
                 .iter()
                 .take(max_results.unwrap_or(usize::MAX))
                 .map(|row| {
-                    json!({
+                    let mut result = json!({
                         "source": NAME,
                         "policy": row.plugin,
                         "result": result_of(row.outcome),
@@ -54,7 +54,11 @@ pub fn reports(rows: &[Row], now: SystemTime, max_results: Option<usize>) -> Vec
                         "scored": true,
                         "timestamp": {"seconds": seconds, "nanos": 0},
                         "resources": [row.subject],
-                    })
+                    });
+                    if let Some(severity) = row.severity {
+                        result["severity"] = json!(severity);
+                    }
+                    result
                 })
                 .collect();
             let mut metadata =
@@ -112,6 +116,7 @@ mod tests {
             patch: None,
             conditions_unevaluated: false,
             subject: Some(subject),
+            severity: Some("high"),
         }
     }
 
@@ -145,5 +150,6 @@ mod tests {
         assert_eq!(a["results"].as_array().unwrap().len(), 1, "maxResults kept");
         assert_eq!(a["results"][0]["resources"][0]["namespace"], "a");
         assert_eq!(reports[2]["results"][0]["result"], "warn");
+        assert_eq!(reports[2]["results"][0]["severity"], "high");
     }
 }

@@ -29,6 +29,8 @@ pub struct Row {
     /// The object as an `ObjectReference` (apiVersion, kind, namespace,
     /// name, uid), for reports; `None` when no object is concerned.
     pub subject: Option<Value>,
+    /// The plugin's `severity`, if its manifest says.
+    pub severity: Option<&'static str>,
 }
 
 impl Row {
@@ -183,6 +185,7 @@ mod tests {
             patch: None,
             conditions_unevaluated: false,
             subject: None,
+            severity: None,
         }
     }
 

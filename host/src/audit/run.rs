@@ -65,6 +65,8 @@ pub struct Finding {
     /// Whether its entries have match conditions the audit did not
     /// evaluate.
     pub conditions_unevaluated: bool,
+    /// The plugin's `severity`, if its manifest says.
+    pub severity: Option<&'static str>,
 }
 
 /// A plugin or pipeline with the entries that select what it judges.
@@ -74,6 +76,8 @@ struct Judge {
     reviewer: Reviewer,
     /// Named with `--plugin`: judges every object, whatever its entries.
     forced: bool,
+    /// Its manifest's `severity` (a plugin's only).
+    severity: Option<&'static str>,
 }
 
 /// Judges objects with a loaded plugin folder.
@@ -118,11 +122,16 @@ impl Auditor {
                 Lookup::Pipeline(pipeline) => Reviewer::Pipeline(pipeline.clone()),
                 Lookup::OtherPath(_) | Lookup::Unknown => continue,
             };
+            let severity = match &reviewer {
+                Reviewer::Plugin(served) => served.plugin().manifest().severity.map(|s| s.as_str()),
+                Reviewer::Pipeline(_) => None,
+            };
             let judge = Judge {
                 name: target.name.to_owned(),
                 entries: target.webhooks.to_vec(),
                 reviewer,
                 forced,
+                severity,
             };
             match target.mutating {
                 true => mutating.push(judge),
@@ -183,6 +192,7 @@ impl Auditor {
             message,
             patch: None,
             conditions_unevaluated: false,
+            severity: None,
         };
         let Some(kind) = KindKey::of(&object) else {
             return (vec![skip("no apiVersion and kind".to_owned())], object);
@@ -252,6 +262,7 @@ async fn judged(judge: &Judge, review: &Value) -> Finding {
         message,
         patch: None,
         conditions_unevaluated: false,
+        severity: judge.severity,
     };
     let bytes = serde_json::to_vec(review).unwrap_or_default();
     let decoded = match crate::review::decode(&bytes) {

@@ -85,6 +85,36 @@ pub enum Enforcement {
     Monitor,
 }
 
+/// How much a refusal by the plugin matters, for audit reports
+/// (OpenReports' `severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Critical.
+    Critical,
+    /// High.
+    High,
+    /// Medium.
+    Medium,
+    /// Low.
+    Low,
+    /// Information only.
+    Info,
+}
+
+impl Severity {
+    /// As the manifest and OpenReports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
 impl Enforcement {
     /// As the manifest spells it.
     pub fn as_str(self) -> &'static str {
@@ -195,6 +225,8 @@ pub struct Manifest {
     pub failure_policy: FailurePolicy,
     /// Whether its verdicts are enforced.
     pub enforcement: Enforcement,
+    /// How much its refusals matter, in audit reports.
+    pub severity: Option<Severity>,
     /// Per-call limits.
     pub limits: Limits,
     /// The `[settings]` table as JSON text, handed to the plugin unchanged.
@@ -219,6 +251,7 @@ impl Default for Manifest {
             mode: Mode::default(),
             failure_policy: FailurePolicy::default(),
             enforcement: Enforcement::default(),
+            severity: None,
             limits: Limits::default(),
             settings_json: "{}".to_owned(),
             sha256: None,
@@ -239,6 +272,8 @@ struct ManifestFile {
     failure_policy: FailurePolicy,
     #[serde(default)]
     enforcement: Enforcement,
+    #[serde(default)]
+    severity: Option<Severity>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -308,6 +343,7 @@ impl Manifest {
             mode: file.mode,
             failure_policy: file.failure_policy,
             enforcement: file.enforcement,
+            severity: file.severity,
             limits: file.limits,
             settings_json: serde_json::to_string(&file.settings)?,
             sha256,
