@@ -64,13 +64,10 @@ pub struct ServeConfig {
     pub cluster_live: LiveConfig,
 }
 
-/// The memory all watch caches may hold, in MiB, as the budget counts it:
-/// 10,000 Ingresses and 1,000 Namespaces count 32 (and take 41 of RSS,
-/// `scripts/bench-cluster`).
-pub const DEFAULT_CLUSTER_MEMORY_MIB: usize = 128;
-
-/// How long a plugin's load waits for its kinds' first list.
-pub const DEFAULT_CLUSTER_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::cluster::live::{
+    DEFAULT_MEMORY_MIB as DEFAULT_CLUSTER_MEMORY_MIB,
+    DEFAULT_SYNC_TIMEOUT as DEFAULT_CLUSTER_SYNC_TIMEOUT,
+};
 
 impl ServeConfig {
     /// Serves `plugins_dir` on `0.0.0.0:8443` with a self-signed certificate
@@ -92,10 +89,7 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(20),
             register: None,
             cluster_objects: None,
-            cluster_live: LiveConfig {
-                memory_budget: DEFAULT_CLUSTER_MEMORY_MIB << 20,
-                sync_timeout: DEFAULT_CLUSTER_SYNC_TIMEOUT,
-            },
+            cluster_live: LiveConfig::default(),
         }
     }
 }

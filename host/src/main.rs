@@ -62,8 +62,8 @@ struct AuditArgs {
     /// Folder of NAME.wasm plugins with optional NAME.toml manifests.
     #[arg(long, env = "WICKET_PLUGINS")]
     plugins: PathBuf,
-    /// Files and folders of objects (YAML or JSON).
-    #[arg(required = true)]
+    /// Files and folders of objects (YAML or JSON), `-` for standard input.
+    #[arg(required_unless_present = "in_cluster")]
     paths: Vec<PathBuf>,
     /// The resource of a kind the built-in table does not know:
     /// Kind[.group]=plural, with ':cluster' for a cluster-scoped kind.
@@ -99,6 +99,20 @@ struct AuditArgs {
     /// NAMESPACE=KEY=VALUE[,KEY=VALUE...] (repeatable).
     #[arg(long = "namespace-labels", value_parser = parse_namespace_labels)]
     namespace_labels: Vec<(String, BTreeMap<String, String>)>,
+    /// Results kept in each OpenReports report; the rest are counted in its
+    /// summary, refusals kept before passes (0: no limit).
+    #[arg(long, default_value_t = 1000)]
+    max_results: usize,
+    /// Audit the objects in the cluster the kubeconfig (or the pod's service
+    /// account) names, and write OpenReports there, instead of files.
+    #[arg(long = "cluster", conflicts_with_all = ["paths", "format", "write_mutated"])]
+    in_cluster: bool,
+    /// With --cluster: objects per list request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    page_size: u32,
+    /// With --cluster: list requests a second, at most.
+    #[arg(long, default_value_t = 20.0)]
+    qps: f64,
 }
 
 /// `NAMESPACE=KEY=VALUE[,KEY=VALUE...]`.
@@ -553,8 +567,19 @@ fn main() -> ExitCode {
                 write_mutated: args.write_mutated,
                 allow_outbound: args.allow_outbound,
                 namespace_labels: args.namespace_labels,
+                max_results: (args.max_results > 0).then_some(args.max_results),
+                in_cluster: args.in_cluster.then_some(wicket::audit::command::Reading {
+                    page_size: args.page_size,
+                    qps: args.qps,
+                }),
             };
-            match runtime.block_on(wicket::audit::command::audit(&config)) {
+            let audit = async {
+                match config.in_cluster {
+                    Some(reading) => wicket::audit::in_cluster::audit(&config, reading).await,
+                    None => wicket::audit::command::audit(&config).await,
+                }
+            };
+            match runtime.block_on(audit) {
                 Ok(Ended::Clean) => Ok(ExitCode::SUCCESS),
                 Ok(Ended::Refused) => Ok(ExitCode::from(1)),
                 Ok(Ended::Unread) => Ok(ExitCode::from(2)),

@@ -1,6 +1,6 @@
 //! A stand-in for the Kubernetes API server, in the test process: it keeps
-//! the objects written to it, answers GET, PATCH (server-side apply), POST
-//! and PUT as the API server does for the calls Wicket makes, lists and
+//! the objects written to it, answers GET, PATCH (server-side apply), POST,
+//! PUT and DELETE as the API server does for the calls Wicket makes, lists and
 //! watches its kinds (`listwatch`), and records every request so tests can
 //! check paths, field manager and content.
 
@@ -104,6 +104,20 @@ impl State {
             object: object.clone(),
         });
         object
+    }
+
+    /// Removes the object at `path`, recorded for watches.
+    fn remove(&mut self, path: String) -> Option<Value> {
+        let mut gone = self.objects.remove(&path)?;
+        self.next_version += 1;
+        gone["metadata"]["resourceVersion"] = self.next_version.to_string().into();
+        self.changes.push(Change {
+            version: self.next_version,
+            path,
+            kind: "DELETED",
+            object: gone.clone(),
+        });
+        Some(gone)
     }
 }
 
@@ -216,17 +230,7 @@ impl ApiServer {
     pub fn delete(&self, object: &Value) {
         let mut state = self.state();
         let path = state.path_of(object);
-        if let Some(mut gone) = state.objects.remove(&path) {
-            state.next_version += 1;
-            gone["metadata"]["resourceVersion"] = state.next_version.to_string().into();
-            let version = state.next_version;
-            state.changes.push(Change {
-                version,
-                path,
-                kind: "DELETED",
-                object: gone,
-            });
-        }
+        state.remove(path);
         drop(state);
         self.changed();
     }
@@ -382,6 +386,10 @@ impl ApiServer {
                 let object = state.store(path, object);
                 answer(StatusCode::CREATED, &object)
             }
+            Method::DELETE => match state.remove(path) {
+                Some(object) => answer(StatusCode::OK, &object),
+                None => status(StatusCode::NOT_FOUND, "NotFound"),
+            },
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
         }
     }

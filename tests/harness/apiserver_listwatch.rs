@@ -31,7 +31,7 @@ pub struct ServedKind {
 }
 
 /// The kinds served from the start.
-pub const KINDS: [ServedKind; 5] = [
+pub const KINDS: [ServedKind; 7] = [
     ServedKind {
         group: "",
         version: "v1",
@@ -66,6 +66,20 @@ pub const KINDS: [ServedKind; 5] = [
         kind: "Ingress",
         plural: "ingresses",
         namespaced: true,
+    },
+    ServedKind {
+        group: "openreports.io",
+        version: "v1alpha1",
+        kind: "Report",
+        plural: "reports",
+        namespaced: true,
+    },
+    ServedKind {
+        group: "openreports.io",
+        version: "v1alpha1",
+        kind: "ClusterReport",
+        plural: "clusterreports",
+        namespaced: false,
     },
 ];
 
@@ -175,8 +189,30 @@ pub(super) fn get(
     Some(list(server, &served, limit, param("continue"), metadata))
 }
 
-/// The APIResourceList of the group version at `path`.
+/// The core versions (`/api`), the groups (`/apis`), or the
+/// APIResourceList of the group version at `path`.
 fn discovery(kinds: &[ServedKind], path: &str) -> Option<Value> {
+    match path {
+        "/api" => {
+            return Some(json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": []}));
+        }
+        "/apis" => {
+            let mut groups: Vec<&ServedKind> =
+                kinds.iter().filter(|kind| !kind.group.is_empty()).collect();
+            groups.dedup_by_key(|kind| kind.api_version());
+            let groups: Vec<Value> = groups
+                .iter()
+                .map(|kind| {
+                    let version =
+                        json!({"groupVersion": kind.api_version(), "version": kind.version});
+                    json!({"name": kind.group, "versions": [version], "preferredVersion": version})
+                })
+                .collect();
+            return Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
+        }
+        _ => {}
+    }
     let served: Vec<&ServedKind> = kinds.iter().filter(|kind| kind.prefix() == path).collect();
     let first = served.first()?;
     let resources: Vec<Value> = served

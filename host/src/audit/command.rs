@@ -10,11 +10,12 @@ use anyhow::Context as _;
 
 use std::sync::Arc;
 
+use super::progress::Progress;
 use super::report::{self, Row};
 use super::request::Requester;
 use super::resources::Resources;
 use super::run::{Auditor, Outcome};
-use crate::cluster::{ClusterConfig, Objects};
+use crate::cluster::{Cluster, ClusterConfig, Objects};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::registry::{Registry, Trigger};
 
@@ -45,6 +46,10 @@ pub struct AuditConfig {
     pub allow_outbound: bool,
     /// Labels of namespaces the input does not hold.
     pub namespace_labels: Vec<(String, BTreeMap<String, String>)>,
+    /// Results kept in each OpenReports report (the rest counted only).
+    pub max_results: Option<usize>,
+    /// Audit the cluster instead of files, read this way.
+    pub in_cluster: Option<Reading>,
 }
 
 /// How `wicket audit` prints its results.
@@ -71,16 +76,24 @@ pub enum Ended {
     Unread,
 }
 
-/// Audits.
+/// How `wicket audit --cluster` reads the cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// Objects per list request.
+    pub page_size: u32,
+    /// List requests a second, at most.
+    pub qps: f64,
+}
+
+/// Audits files (`config.in_cluster` is for [`super::in_cluster::audit`]).
 pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
-    let resources = Resources::new(&config.resources)?;
-    let mut stderr = std::io::stderr().lock();
     // Every object first: the audited ones are the cluster cluster-aware
     // plugins read (a Namespace in the input labels its pods), with
     // --cluster-objects besides.
     let input = super::input::read(&config.paths);
+    // Locked only while written to: logs from other threads wait on it.
     for error in &input.errors {
-        writeln!(stderr, "{error}")?;
+        writeln!(std::io::stderr().lock(), "{error}")?;
     }
     let audited = input.objects;
     let mut cluster: Vec<_> = audited
@@ -100,32 +113,10 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
         })
         .cloned()
         .collect();
-    let runtime = Arc::new(Runtime::new(&RuntimeConfig {
-        cluster_allow: config.cluster.allow.clone(),
-        outbound_denied: !config.allow_outbound,
-        ..RuntimeConfig::default()
-    })?);
-    runtime
-        .cluster()
-        .set(Objects::new(cluster, "the audited objects"));
-    let registry = Registry::new(runtime, config.plugins_dir.clone());
-    registry
-        .load_all(Trigger::Start)
-        .await
-        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
-    let plugins = registry.snapshot();
-    for (name, reason) in plugins.refused() {
-        writeln!(stderr, "not loaded: {name}: {reason}")?;
-    }
-    let mut auditor = Auditor::new(
-        &plugins,
-        resources,
-        config.requester.clone(),
-        &config.forced,
-    );
-    for (namespace, labels) in &config.namespace_labels {
-        auditor.namespace_labels(namespace, labels.clone());
-    }
+    let mut auditor = load_auditor(config, |plugins_cluster| {
+        plugins_cluster.set(Objects::new(cluster, "the audited objects"));
+    })
+    .await?;
     for object in &telling {
         auditor.learn(object);
     }
@@ -144,10 +135,12 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             severity: None,
         })
         .collect();
+    let mut progress = Progress::new();
     for audited in audited {
         let name = object_name(&audited.object);
         let subject = subject_of(&audited.object);
         let (findings, mutated) = auditor.judge(audited.object).await;
+        progress.judged();
         if let Some(dir) = &config.write_mutated {
             write_object(dir, &mutated)?;
         }
@@ -163,12 +156,17 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
             severity: finding.severity,
         }));
     }
+    progress.clear();
     let printed = match config.format {
         Format::Table => report::table(&rows),
         Format::Json => report::json(&rows),
         Format::Junit => report::junit(&rows),
         Format::OpenReports => {
-            let reports = super::openreports::reports(&rows, std::time::SystemTime::now(), None);
+            let reports = super::openreports::reports(
+                &rows,
+                std::time::SystemTime::now(),
+                config.max_results,
+            );
             let documents: Result<Vec<String>, _> =
                 reports.iter().map(serde_saphyr::to_string).collect();
             documents
@@ -199,6 +197,41 @@ pub async fn audit(config: &AuditConfig) -> anyhow::Result<Ended> {
     )
 }
 
+/// Loads the plugin folder as `serve` does, with `attach` giving plugins
+/// their cluster, and the auditor of what it serves.
+pub async fn load_auditor(
+    config: &AuditConfig,
+    attach: impl FnOnce(&Cluster),
+) -> anyhow::Result<Auditor> {
+    let resources = Resources::new(&config.resources)?;
+    let runtime = Arc::new(Runtime::new(&RuntimeConfig {
+        cluster_allow: config.cluster.allow.clone(),
+        outbound_denied: !config.allow_outbound,
+        ..RuntimeConfig::default()
+    })?);
+    attach(runtime.cluster());
+    let registry = Registry::new(runtime, config.plugins_dir.clone());
+    registry
+        .load_all(Trigger::Start)
+        .await
+        .with_context(|| format!("reading the plugin folder {}", config.plugins_dir.display()))?;
+    let plugins = registry.snapshot();
+    let mut stderr = std::io::stderr().lock();
+    for (name, reason) in plugins.refused() {
+        writeln!(stderr, "not loaded: {name}: {reason}")?;
+    }
+    let mut auditor = Auditor::new(
+        &plugins,
+        resources,
+        config.requester.clone(),
+        &config.forced,
+    );
+    for (namespace, labels) in &config.namespace_labels {
+        auditor.namespace_labels(namespace, labels.clone());
+    }
+    Ok(auditor)
+}
+
 /// Writes `object` to `dir/NAMESPACE/KIND.NAME.yaml` (`_cluster` for a
 /// cluster-scoped one), for `kubectl apply -R -f DIR`.
 fn write_object(dir: &std::path::Path, object: &serde_json::Value) -> anyhow::Result<()> {
@@ -223,7 +256,7 @@ fn write_object(dir: &std::path::Path, object: &serde_json::Value) -> anyhow::Re
 }
 
 /// `object` as an `ObjectReference`.
-fn subject_of(object: &serde_json::Value) -> serde_json::Value {
+pub fn subject_of(object: &serde_json::Value) -> serde_json::Value {
     let mut subject = serde_json::Map::new();
     for (field, pointer) in [
         ("apiVersion", "/apiVersion"),

@@ -60,23 +60,29 @@ pub fn matches(entries: &[WebhookSpec], candidate: &Candidate<'_>) -> Matched {
     matched
 }
 
-/// Whether `rule` covers a CREATE of `candidate`'s resource (sub-resources
-/// never: an object is created through its main resource).
+/// Whether `rule` covers a CREATE of `candidate`'s resource.
 fn rule_matches(rule: &Rule, candidate: &Candidate<'_>) -> bool {
+    covers_create(rule, candidate.kind, candidate.resource)
+}
+
+/// Whether `rule` covers a CREATE of `kind` through `resource`
+/// (sub-resources never: an object is created through its main resource).
+pub fn covers_create(rule: &Rule, kind: &KindKey, resource: &Resource) -> bool {
     let any_or =
         |list: &[String], wanted: &str| list.iter().any(|item| item == "*" || item == wanted);
-    let resource_listed = rule.resources.iter().any(|resource| {
-        resource == "*" || resource == "*/*" || *resource == candidate.resource.plural
-    });
+    let resource_listed = rule
+        .resources
+        .iter()
+        .any(|listed| listed == "*" || listed == "*/*" || *listed == resource.plural);
     let scoped = match rule.scope.as_deref() {
         None | Some("*") => true,
-        Some("Namespaced") => candidate.resource.namespaced,
-        Some("Cluster") => !candidate.resource.namespaced,
+        Some("Namespaced") => resource.namespaced,
+        Some("Cluster") => !resource.namespaced,
         Some(_) => false,
     };
     any_or(&rule.operations, "CREATE")
-        && any_or(&rule.api_groups, &candidate.kind.group)
-        && any_or(&rule.api_versions, &candidate.kind.version)
+        && any_or(&rule.api_groups, &kind.group)
+        && any_or(&rule.api_versions, &kind.version)
         && resource_listed
         && scoped
 }

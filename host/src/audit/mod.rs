@@ -61,9 +61,13 @@
 //!   vendored OpenReports CRDs; benchmark 10,000 pods offline (≥ 2,000/s).
 
 pub mod command;
+pub mod in_cluster;
 pub mod input;
+pub mod listing;
 pub mod matching;
 pub mod openreports;
+pub mod progress;
+pub mod publish;
 pub mod report;
 pub mod request;
 pub mod resources;

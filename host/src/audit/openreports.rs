@@ -17,73 +17,126 @@ pub const NAME: &str = "wicket";
 /// The reports of `rows` (those about an object), found at `now`, with at
 /// most `max_results` results each (the rest counted in the summary only).
 pub fn reports(rows: &[Row], now: SystemTime, max_results: Option<usize>) -> Vec<Value> {
-    let seconds = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let mut by_namespace: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut reports = Reports::new(now, max_results);
     for row in rows {
+        reports.add(row);
+    }
+    reports.finish()
+}
+
+/// Reports being filled, a result at a time. What each keeps is bounded by
+/// `max_results` whatever the number of objects: past it, a refusal,
+/// warning or failure displaces a kept pass, and the rest is counted in
+/// the summary only.
+pub struct Reports {
+    seconds: u64,
+    max_results: Option<usize>,
+    by_namespace: BTreeMap<String, Tally>,
+}
+
+/// One report's summary and the results it keeps.
+#[derive(Default)]
+struct Tally {
+    summary: BTreeMap<&'static str, u64>,
+    /// Results other than a pass or a skip.
+    findings: Vec<Value>,
+    /// Passes and skips, first to go past the limit.
+    passes: Vec<Value>,
+}
+
+impl Reports {
+    /// Empty reports of results found at `now`.
+    pub fn new(now: SystemTime, max_results: Option<usize>) -> Reports {
+        Reports {
+            seconds: now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            max_results,
+            by_namespace: BTreeMap::new(),
+        }
+    }
+
+    /// Counts `row` in its namespace's report, and keeps it if the limit
+    /// allows; a row about no object is left out.
+    pub fn add(&mut self, row: &Row) {
         let Some(subject) = &row.subject else {
-            continue;
+            return;
         };
         let namespace = subject
             .get("namespace")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        by_namespace.entry(namespace).or_default().push(row);
+        let tally = match self.by_namespace.get_mut(namespace) {
+            Some(tally) => tally,
+            None => self.by_namespace.entry(namespace.to_owned()).or_default(),
+        };
+        let result = result_of(row.outcome);
+        *tally.summary.entry(result).or_default() += 1;
+        let mut kept = json!({
+            "source": NAME,
+            "policy": row.plugin,
+            "rule": row.plugin,
+            "result": result,
+            "message": row.message,
+            "scored": true,
+            "timestamp": {"seconds": self.seconds, "nanos": 0},
+            "resources": [subject],
+        });
+        if let Some(severity) = row.severity {
+            kept["severity"] = json!(severity);
+        }
+        match result {
+            "pass" | "skip" => tally.passes.push(kept),
+            _ => tally.findings.push(kept),
+        }
+        let max = self.max_results.unwrap_or(usize::MAX);
+        if tally.findings.len() + tally.passes.len() > max {
+            match tally.passes.pop() {
+                Some(_) => {}
+                None => drop(tally.findings.pop()),
+            }
+        }
     }
-    by_namespace
-        .into_iter()
-        .map(|(namespace, rows)| {
-            let mut summary = BTreeMap::from([
-                ("pass", 0),
-                ("fail", 0),
-                ("warn", 0),
-                ("error", 0),
-                ("skip", 0),
-            ]);
-            for row in &rows {
-                *summary.entry(result_of(row.outcome)).or_default() += 1;
-            }
-            let results: Vec<Value> = rows
-                .iter()
-                .take(max_results.unwrap_or(usize::MAX))
-                .map(|row| {
-                    let mut result = json!({
-                        "source": NAME,
-                        "policy": row.plugin,
-                        "result": result_of(row.outcome),
-                        "message": row.message,
-                        "scored": true,
-                        "timestamp": {"seconds": seconds, "nanos": 0},
-                        "resources": [row.subject],
-                    });
-                    if let Some(severity) = row.severity {
-                        result["severity"] = json!(severity);
-                    }
-                    result
-                })
-                .collect();
-            let mut metadata =
-                json!({"name": NAME, "labels": {"app.kubernetes.io/managed-by": NAME}});
-            let kind = match namespace {
-                "" => "ClusterReport",
-                namespace => {
-                    metadata["namespace"] = json!(namespace);
-                    "Report"
+
+    /// The namespaces with a report (`""` for the ClusterReport).
+    pub fn namespaces(&self) -> impl Iterator<Item = &str> {
+        self.by_namespace.keys().map(String::as_str)
+    }
+
+    /// The `Report`s and the `ClusterReport`, findings first.
+    pub fn finish(self) -> Vec<Value> {
+        let max_results = self.max_results;
+        self.by_namespace
+            .into_iter()
+            .map(|(namespace, tally)| {
+                let mut summary = json!({"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0});
+                for (result, count) in tally.summary {
+                    summary[result] = json!(count);
                 }
-            };
-            let mut report = json!({
-                "apiVersion": "openreports.io/v1alpha1",
-                "kind": kind,
-                "metadata": metadata,
-                "source": NAME,
-                "summary": summary,
-                "results": results,
-            });
-            if let Some(max) = max_results {
-                report["configuration"] = json!({"limits": {"maxResults": max}});
-            }
-            report
-        })
-        .collect()
+                let mut results = tally.findings;
+                results.extend(tally.passes);
+                let mut metadata =
+                    json!({"name": NAME, "labels": {"app.kubernetes.io/managed-by": NAME}});
+                let kind = match namespace.as_str() {
+                    "" => "ClusterReport",
+                    namespace => {
+                        metadata["namespace"] = json!(namespace);
+                        "Report"
+                    }
+                };
+                let mut report = json!({
+                    "apiVersion": "openreports.io/v1alpha1",
+                    "kind": kind,
+                    "metadata": metadata,
+                    "source": NAME,
+                    "summary": summary,
+                    "results": results,
+                });
+                if let Some(max) = max_results {
+                    report["configuration"] = json!({"limits": {"maxResults": max}});
+                }
+                report
+            })
+            .collect()
+    }
 }
 
 /// The result word OpenReports uses: a monitored refusal is reported as
@@ -123,8 +176,8 @@ mod tests {
     #[test]
     fn a_report_per_namespace_with_counts_beyond_the_results_kept() {
         let rows = [
-            row("a", Outcome::Fail),
             row("a", Outcome::Pass),
+            row("a", Outcome::Fail),
             row("b", Outcome::Monitor),
             row("", Outcome::Pass),
         ];
@@ -148,6 +201,10 @@ mod tests {
             json!({"pass": 1, "fail": 1, "warn": 0, "error": 0, "skip": 0})
         );
         assert_eq!(a["results"].as_array().unwrap().len(), 1, "maxResults kept");
+        assert_eq!(
+            a["results"][0]["result"], "fail",
+            "a refusal displaces a pass"
+        );
         assert_eq!(a["results"][0]["resources"][0]["namespace"], "a");
         assert_eq!(reports[2]["results"][0]["result"], "warn");
         assert_eq!(reports[2]["results"][0]["severity"], "high");

@@ -53,44 +53,47 @@ impl Row {
 
 /// An aligned table, a row per result.
 pub fn table(rows: &[Row]) -> String {
-    let headers = ["OBJECT", "PLUGIN", "RESULT", "MESSAGE"];
-    let cells: Vec<[String; 4]> = rows
-        .iter()
-        .map(|row| {
-            [
-                row.object.clone(),
-                row.plugin.clone(),
-                row.outcome.as_str().to_owned(),
-                row.said(),
-            ]
+    let mut lines = vec![
+        ["OBJECT", "PLUGIN", "RESULT", "MESSAGE"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    lines.extend(rows.iter().map(|row| {
+        vec![
+            row.object.clone(),
+            row.plugin.clone(),
+            row.outcome.as_str().to_owned(),
+            row.said(),
+        ]
+    }));
+    aligned(&lines)
+}
+
+/// `lines` as columns two spaces apart, each as wide as its widest cell
+/// (the last one left ragged).
+pub fn aligned(lines: &[Vec<String>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or_default();
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            let cells = lines.iter().filter_map(|line| line.get(column));
+            cells
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or_default()
         })
         .collect();
-    let width = |column: usize| {
-        cells
-            .iter()
-            .map(|cells| cells[column].len())
-            .chain([headers[column].len()])
-            .max()
-            .unwrap_or_default()
-    };
-    let widths = [width(0), width(1), width(2)];
     let mut text = String::new();
-    let mut line = |cells: [&str; 4]| {
-        let _ = writeln!(
-            text,
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-    };
-    line(headers);
-    for row in &cells {
-        line([&row[0], &row[1], &row[2], &row[3]]);
+    for line in lines {
+        let mut cells = line.iter().enumerate().peekable();
+        while let Some((column, cell)) = cells.next() {
+            match cells.peek() {
+                Some(_) => {
+                    let _ = write!(text, "{cell:width$}  ", width = widths[column]);
+                }
+                None => text.push_str(cell),
+            }
+        }
+        text.push('\n');
     }
     text
 }

@@ -194,6 +194,13 @@ impl Resources {
             .or_insert(resource);
     }
 
+    /// Takes `resource` as `kind`'s, as the API server's discovery says
+    /// (over the table and the operator).
+    pub fn discovered(&mut self, kind: &KindKey, resource: Resource) {
+        self.known
+            .insert((kind.group.clone(), kind.kind.clone()), resource);
+    }
+
     /// The resource of `kind`, if known.
     pub fn of(&self, kind: &KindKey) -> Option<&Resource> {
         self.known.get(&(kind.group.clone(), kind.kind.clone()))

@@ -13,6 +13,7 @@ use super::request::{Requester, create_review};
 use super::resources::Resources;
 use crate::admit::Verdict;
 use crate::cluster::kind::KindKey;
+use crate::cluster::labels_of;
 use crate::document::Documents;
 use crate::plugin::Mode;
 use crate::plugin::manifest::webhook::WebhookSpec;
@@ -93,6 +94,9 @@ pub struct Auditor {
     namespace_labels: HashMap<String, BTreeMap<String, String>>,
     /// Reviews made so far, for their uids.
     serial: u64,
+    /// Whether the mutating ones judge: not for objects already stored,
+    /// which went through them when they were written.
+    mutations: bool,
 }
 
 impl Auditor {
@@ -149,7 +153,32 @@ impl Auditor {
             requester,
             namespace_labels: HashMap::new(),
             serial: 0,
+            mutations: true,
         }
+    }
+
+    /// For objects already stored: only the validating ones judge (the
+    /// mutating ones had their turn when the object was written).
+    pub fn stored_objects(mut self) -> Auditor {
+        self.mutations = false;
+        self
+    }
+
+    /// The validating plugins and pipelines with the entries that select
+    /// what they judge (empty when named with `--plugin`: every object).
+    pub fn validating(&self) -> impl Iterator<Item = (&str, &[WebhookSpec])> {
+        self.validating.iter().map(|judge| {
+            let entries: &[WebhookSpec] = match judge.forced {
+                true => &[],
+                false => &judge.entries,
+            };
+            (judge.name.as_str(), entries)
+        })
+    }
+
+    /// Takes `resource` as `kind`'s, as the API server's discovery says.
+    pub fn discovered(&mut self, kind: &KindKey, resource: super::resources::Resource) {
+        self.resources.discovered(kind, resource);
     }
 
     /// The plugins and pipelines never called (no `[[webhook]]` entries).
@@ -210,7 +239,11 @@ impl Auditor {
             namespace => namespace.to_owned(),
         };
         let mut findings = Vec::new();
-        for mutating in [true, false] {
+        let passes: &[bool] = match self.mutations {
+            true => &[true, false],
+            false => &[false],
+        };
+        for &mutating in passes {
             let judges = match mutating {
                 true => &self.mutating,
                 false => &self.validating,
@@ -306,18 +339,5 @@ fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
     object
         .pointer(pointer)
         .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-fn labels_of(object: &Value) -> BTreeMap<String, String> {
-    object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
-                .collect()
-        })
         .unwrap_or_default()
 }

@@ -22,6 +22,8 @@ pub mod selector;
 mod store;
 mod watch;
 
+pub use store::labels_of;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};

@@ -58,6 +58,20 @@ pub struct KindStore {
     bytes: usize,
 }
 
+/// An object's labels (those whose value is not a string left out).
+pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl KindStore {
     /// Adds the object whose text is `text` (made by [`pruned_text`]), or
     /// replaces the one of the same namespace and name.
@@ -71,16 +85,7 @@ impl KindStore {
                 .to_owned()
         };
         let key = (text_at("/metadata/namespace"), text_at("/metadata/name"));
-        let labels = object
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .map(|labels| {
-                labels
-                    .iter()
-                    .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = labels_of(&object);
         self.remove(&key);
         for (path, index) in &mut self.indexes {
             for value in path.values(&object) {
