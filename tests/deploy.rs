@@ -1,14 +1,18 @@
 //! `deploy/kustomize`: every object parses as its k8s-openapi type and
 //! round-trips with no field lost (a misspelt field would be dropped), the
-//! kustomizations name files that exist, and the Deployment runs Wicket as
-//! the install promises (hardened, registered, sharing one CA).
+//! kustomizations name files that exist, the Deployment runs Wicket as the
+//! install promises (hardened, registered, sharing one CA), and the audit
+//! CronJob judges with the Deployment's plugins and may do no more than
+//! list what they select and write its reports.
 
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -71,6 +75,8 @@ fn every_object_is_its_kubernetes_type_with_no_field_lost() {
             "Service" => round_trip::<Service>(&document),
             "Deployment" => round_trip::<Deployment>(&document),
             "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(&document),
+            "CronJob" => round_trip::<CronJob>(&document),
+            "CustomResourceDefinition" => round_trip::<CustomResourceDefinition>(&document),
             other => panic!("{}: no check for kind {other:?}", path.display()),
         };
         assert_eq!(
@@ -84,7 +90,7 @@ fn every_object_is_its_kubernetes_type_with_no_field_lost() {
 
 #[test]
 fn kustomizations_name_files_that_exist_and_plugins_that_are_bundled() {
-    for dir in ["base", "overlays/bundled"] {
+    for dir in ["base", "overlays/bundled", "components/audit"] {
         let dir = kustomize_dir().join(dir);
         let kustomization = &documents(&dir.join("kustomization.yaml"))[0];
         for resource in kustomization["resources"].as_array().unwrap() {
@@ -351,4 +357,113 @@ fn the_bundled_cluster_reads_are_what_wicket_manifests_grants() {
         granted[0]["rules"][1]["resources"],
         serde_json::json!(["ingresses"])
     );
+}
+
+/// The object of `kind` named `name` among the deploy files.
+fn object(kind: &str, name: &str) -> Value {
+    objects()
+        .into_iter()
+        .map(|(_, document)| document)
+        .find(|document| document["kind"] == kind && document["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn the_audit_cronjob_judges_with_the_served_plugins_and_may_only_list_and_report() {
+    let cronjob: CronJob = serde_json::from_value(object("CronJob", "wicket-audit")).unwrap();
+    let job = cronjob.spec.job_template.spec.unwrap();
+    let pod = job.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("wicket-audit"));
+    assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
+    let container = &pod.containers[0];
+    let security = container.security_context.as_ref().unwrap();
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    let args = container.args.as_ref().unwrap();
+    assert_eq!(args[..3], ["audit", "--cluster", "--plugins=/plugins"]);
+    let deployment: Deployment = serde_json::from_value(object("Deployment", "wicket")).unwrap();
+    let served = deployment.spec.template.spec.unwrap().volumes;
+    let plugins = |volumes: Option<Vec<k8s_openapi::api::core::v1::Volume>>| {
+        let volumes = volumes.unwrap();
+        let volume = volumes.iter().find(|v| v.name == "plugins").unwrap();
+        serde_json::to_value(&volume.projected).unwrap()
+    };
+    assert_eq!(plugins(pod.volumes), plugins(served), "the served plugins");
+
+    // Least privilege: list what the bundled validating plugins select for
+    // a CREATE of a resource, and Namespaces; write the reports.
+    let role: ClusterRole = serde_json::from_value(object("ClusterRole", "wicket-audit")).unwrap();
+    let mut granted: Vec<(String, String, Vec<String>)> = Vec::new();
+    for rule in role.rules.unwrap() {
+        for group in rule.api_groups.unwrap() {
+            for resource in rule.resources.clone().unwrap() {
+                granted.push((group.clone(), resource, rule.verbs.clone()));
+            }
+        }
+    }
+    let mut wanted = vec![(String::new(), "namespaces".to_owned())];
+    let overlay = &documents(&kustomize_dir().join("overlays/bundled/kustomization.yaml"))[0];
+    for generator in overlay["configMapGenerator"].as_array().unwrap() {
+        let plugin = generator["name"].as_str().unwrap();
+        let plugin = plugin.strip_prefix("wicket-plugin-").unwrap();
+        let manifest = workspace_root().join(format!("deploy/plugins/{plugin}.toml"));
+        let manifest: toml::Value =
+            toml::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+        if manifest.get("mode").and_then(|mode| mode.as_str()) != Some("validating") {
+            continue;
+        }
+        let entries = manifest.get("webhook").and_then(|w| w.as_array());
+        for rule in entries
+            .into_iter()
+            .flatten()
+            .flat_map(|entry| entry["rules"].as_array().unwrap().iter())
+        {
+            let list = |name: &str| -> Vec<String> {
+                let items = rule[name].as_array().unwrap().iter();
+                items
+                    .map(|item| item.as_str().unwrap().to_owned())
+                    .collect()
+            };
+            if !list("operations")
+                .iter()
+                .any(|op| op == "CREATE" || op == "*")
+            {
+                continue;
+            }
+            for group in list("api-groups") {
+                for resource in list("resources") {
+                    if !resource.contains('/') {
+                        wanted.push((group.clone(), resource));
+                    }
+                }
+            }
+        }
+    }
+    assert!(wanted.len() > 1, "a bundled plugin is audited: {wanted:?}");
+    for (group, resource) in &wanted {
+        assert!(
+            granted
+                .iter()
+                .any(|(g, r, verbs)| g == group && r == resource && verbs == &["list"]),
+            "list {group}/{resource} in {granted:?}"
+        );
+    }
+    for (group, resource, verbs) in &granted {
+        let report = group == "openreports.io";
+        assert!(
+            report || wanted.contains(&(group.clone(), resource.clone())),
+            "{group}/{resource} is granted but nothing audits it"
+        );
+        if report {
+            assert_eq!(verbs, &["get", "list", "create", "patch", "delete"]);
+        }
+    }
+    // What the plugins read, as the Deployment's service account may.
+    let bound: Vec<String> = objects()
+        .into_iter()
+        .map(|(_, document)| document)
+        .filter(|document| document["kind"] == "ClusterRoleBinding")
+        .filter(|document| document["subjects"][0]["name"] == "wicket-audit")
+        .map(|document| document["roleRef"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bound, ["wicket-audit", "wicket-cluster-reads"]);
 }
