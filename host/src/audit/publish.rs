@@ -14,6 +14,9 @@ use super::openreports::NAME;
 /// The field manager of the reports' fields.
 pub const FIELD_MANAGER: &str = "wicket-audit";
 
+/// Reports listed a request, when looking for stale ones.
+const PAGE: u32 = 500;
+
 /// The label every report Wicket writes carries, to find them again.
 const MANAGED: &str = "app.kubernetes.io/managed-by=wicket";
 
@@ -105,7 +108,11 @@ fn report_api(client: &kube::Client, namespace: &str) -> (Api<DynamicObject>, St
 
 /// Applies `reports` and, when `prune`, deletes the reports Wicket wrote
 /// before that this run did not write.
-pub async fn publish(client: &kube::Client, reports: &[Value], prune: bool) -> Published {
+pub async fn publish(
+    client: &kube::Client,
+    reports: impl IntoIterator<Item = Value>,
+    prune: bool,
+) -> Published {
     let mut published = Published::default();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut written = BTreeSet::new();
@@ -116,7 +123,7 @@ pub async fn publish(client: &kube::Client, reports: &[Value], prune: bool) -> P
             .unwrap_or_default()
             .to_owned();
         let (api, kind) = report_api(client, &namespace);
-        match api.patch(NAME, &params, &Patch::Apply(report)).await {
+        match api.patch(NAME, &params, &Patch::Apply(&report)).await {
             Ok(_) => published.applied += 1,
             Err(source) => published.errors.push(PublishError {
                 step: Step::Apply,
@@ -134,29 +141,42 @@ pub async fn publish(client: &kube::Client, reports: &[Value], prune: bool) -> P
         let resource = report_resource(namespaced);
         let kind = resource.kind.clone();
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let before = match all.list(&ListParams::default().labels(MANAGED)).await {
-            Ok(before) => before,
-            Err(source) => {
-                published.errors.push(PublishError {
-                    step: Step::List,
-                    kind,
-                    namespace: String::new(),
-                    source,
-                });
-                continue;
+        let mut stale = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // Names only: a report's results can be a megabyte each.
+            let mut listing = ListParams::default().labels(MANAGED).limit(PAGE);
+            if let Some(token) = &token {
+                listing = listing.continue_token(token);
             }
-        };
-        for report in before.items {
-            let namespace = report.metadata.namespace.unwrap_or_default();
-            let labels = report.metadata.labels.unwrap_or_default();
-            let ours = report.metadata.name.as_deref() == Some(NAME)
-                && labels
-                    .get("app.kubernetes.io/managed-by")
-                    .map(String::as_str)
-                    == Some(NAME);
-            if !ours || written.contains(&namespace) {
-                continue;
+            let page = match all.list_metadata(&listing).await {
+                Ok(page) => page,
+                Err(source) => {
+                    published.errors.push(PublishError {
+                        step: Step::List,
+                        kind: kind.clone(),
+                        namespace: String::new(),
+                        source,
+                    });
+                    break;
+                }
+            };
+            for report in page.items {
+                let namespace = report.metadata.namespace.unwrap_or_default();
+                let labels = report.metadata.labels.unwrap_or_default();
+                let managed = labels.get("app.kubernetes.io/managed-by");
+                let ours = report.metadata.name.as_deref() == Some(NAME)
+                    && managed.map(String::as_str) == Some(NAME);
+                if ours && !written.contains(&namespace) {
+                    stale.push(namespace);
+                }
             }
+            token = page.metadata.continue_.filter(|token| !token.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        for namespace in stale {
             let (api, kind) = report_api(client, &namespace);
             match api.delete(NAME, &DeleteParams::default()).await {
                 Ok(_) => published.deleted += 1,
