@@ -211,8 +211,7 @@ async fn the_cluster_is_audited_page_by_page_and_written_back_as_reports() {
     assert_eq!(line("unique-ingress-host")[1..3], ["0", "2"], "{stdout}");
     assert!(!stdout.contains("namespace-labels "), "{stdout}");
     assert!(
-        stdout.contains("3 reports applied, 1 stale deleted")
-            || stdout.contains("3 of 3 reports applied, 1 stale deleted"),
+        stdout.contains("3 of 3 reports applied, 1 stale deleted"),
         "{stdout}"
     );
 }
