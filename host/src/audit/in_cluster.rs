@@ -56,20 +56,8 @@ pub async fn audit(config: &AuditConfig, reading: Reading) -> anyhow::Result<End
     let mut tally: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
     let mut progress = Progress::new();
     for target in &targets {
-        let mut token: Option<String> = None;
-        loop {
-            let page = match pager.page(target, token.as_deref()).await {
-                Ok(page) => page,
-                Err(error) => {
-                    unread.push(format!(
-                        "cannot list {} (its objects were not audited): {}",
-                        target.name(),
-                        with_causes(&error)
-                    ));
-                    break;
-                }
-            };
-            for object in page.objects {
+        let judged = pager
+            .each_object(target, async |object| {
                 let subject = subject_of(&object);
                 let (findings, _) = auditor.judge(object).await;
                 progress.judged();
@@ -91,11 +79,14 @@ pub async fn audit(config: &AuditConfig, reading: Reading) -> anyhow::Result<End
                         severity: finding.severity,
                     });
                 }
-            }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
+            })
+            .await;
+        if let Err(error) = judged {
+            unread.push(format!(
+                "cannot list {} (its objects were not audited): {}",
+                target.name(),
+                with_causes(&error)
+            ));
         }
     }
     progress.clear();
@@ -186,17 +177,9 @@ async fn learn_namespaces(pager: &mut Pager, auditor: &mut Auditor) -> Result<()
             namespaced: false,
         },
     };
-    let mut token: Option<String> = None;
-    loop {
-        let page = pager.page(&target, token.as_deref()).await?;
-        for namespace in &page.objects {
-            auditor.learn(namespace);
-        }
-        match page.next {
-            Some(next) => token = Some(next),
-            None => return Ok(()),
-        }
-    }
+    pager
+        .each_object(&target, async |namespace| auditor.learn(&namespace))
+        .await
 }
 
 /// Per plugin, how many objects had each outcome.

@@ -98,12 +98,12 @@ pub struct Pager {
 }
 
 /// One page of a list.
-pub struct Page {
+struct Page {
     /// The objects, each with its `apiVersion` and `kind`, without
     /// `managedFields`.
-    pub objects: Vec<Value>,
+    objects: Vec<Value>,
     /// Where the next page starts, if there is one.
-    pub next: Option<String>,
+    next: Option<String>,
 }
 
 impl Pager {
@@ -118,12 +118,28 @@ impl Pager {
         }
     }
 
-    /// The page of `target` that `token` starts (the first without one).
-    pub async fn page(
+    /// Every object of `target`, handed to `each` a page at a time: the
+    /// next page is asked for once `each` has had the last one.
+    pub async fn each_object(
         &mut self,
         target: &Target,
-        token: Option<&str>,
-    ) -> Result<Page, kube::Error> {
+        mut each: impl AsyncFnMut(Value),
+    ) -> Result<(), kube::Error> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.page(target, token.as_deref()).await?;
+            for object in page.objects {
+                each(object).await;
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The page of `target` that `token` starts (the first without one).
+    async fn page(&mut self, target: &Target, token: Option<&str>) -> Result<Page, kube::Error> {
         self.pace.tick().await;
         let objects: Api<DynamicObject> = Api::all_with(self.client.clone(), &target.api);
         let mut params = ListParams::default().limit(self.page_size);
