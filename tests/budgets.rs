@@ -174,7 +174,16 @@ async fn until_large_bodies_are_answered(wicket: &Wicket) {
     .await;
 }
 
-const SMALL_BODY_BUDGET: &[&str] = &["--body-budget-mib", "4", "--max-body-bytes", "1048576"];
+/// A small budget, and stalled bodies held until the test lets them go
+/// rather than for the default 10 s a loaded machine could outlast.
+const SMALL_BODY_BUDGET: &[&str] = &[
+    "--body-budget-mib",
+    "4",
+    "--max-body-bytes",
+    "1048576",
+    "--body-timeout",
+    "600",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stalled_http1_bodies_cannot_hold_more_than_the_byte_budget() {

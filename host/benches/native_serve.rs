@@ -25,7 +25,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio_rustls::TlsAcceptor;
-use wicket::config::DEFAULT_MAX_BODY_BYTES;
+use wicket::body::{BodyBudget, BodyLimits};
 use wicket::connections::{self, ConnectionLimits, ConnectionMetrics};
 use wicket::document::Documents;
 use wicket::review;
@@ -49,7 +49,10 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on https://{}", listener.local_addr()?);
     let router = Router::new()
         .route("/mutate/{name}", post(mutate))
-        .with_state(injector);
+        .with_state(Arc::new(Served {
+            injector,
+            bodies: BodyBudget::new(&BodyLimits::default()),
+        }));
     connections::serve(
         listener,
         Some(TlsAcceptor::from(tls.config)),
@@ -63,9 +66,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The injector and the body reader Wicket's routes use.
+struct Served {
+    injector: Arc<NativeInjector>,
+    bodies: BodyBudget,
+}
+
 /// One review, the way Wicket's route reads, judges and answers it.
-async fn mutate(State(injector): State<Arc<NativeInjector>>, request: Request) -> Response {
-    let body = match wicket::body::read(request.into_body(), DEFAULT_MAX_BODY_BYTES).await {
+async fn mutate(State(served): State<Arc<Served>>, request: Request) -> Response {
+    let body = match served.bodies.read(request.into_body()).await {
         Ok(body) => body,
         Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     };
@@ -74,7 +83,7 @@ async fn mutate(State(injector): State<Arc<NativeInjector>>, request: Request) -
         Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     };
     let documents = Documents::of(&review.request);
-    let decision = injector.judge(&review.request, &documents);
+    let decision = served.injector.judge(&review.request, &documents);
     let encoded = review::encode(review.api_version, &review.request.uid, &decision.response);
     ([(header::CONTENT_TYPE, "application/json")], encoded).into_response()
 }

@@ -17,8 +17,14 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::text::with_causes;
 
-/// How long a client may take to send a request body.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request body, unless told.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The API server's own limit on a request body; a larger review cannot
+/// come from it.
+pub const DEFAULT_MAX_BYTES: usize = 3 * 1024 * 1024;
+/// Request bodies being read and reviewed at once, in bytes: about twenty
+/// of the largest the API server sends, thousands of usual ones.
+pub const DEFAULT_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// The largest body that may use the part of the budget kept for small ones.
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// How far past the body limit Wicket keeps reading (and discarding) before
@@ -38,16 +44,40 @@ pub enum BodyError {
         limit: usize,
     },
     /// The body did not arrive in time.
-    #[error("the body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs())]
-    Slow,
+    #[error("the body did not arrive within {}s", .0.as_secs())]
+    Slow(Duration),
     /// The connection failed while the body was read.
     #[error("cannot read the body: {0}")]
     Read(String),
 }
 
+/// How large request bodies may be, how many bytes of them are held at
+/// once, and how long one may take to arrive.
+#[derive(Debug, Clone)]
+pub struct BodyLimits {
+    /// The largest body accepted (`--max-body-bytes`).
+    pub max_bytes: usize,
+    /// Bytes of bodies held at once; past it reviews get 503
+    /// (`--body-budget-mib`).
+    pub budget_bytes: usize,
+    /// How long a body may take to arrive (`--body-timeout`).
+    pub read_timeout: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            max_bytes: DEFAULT_MAX_BYTES,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
 /// The byte budget of the bodies held at once: one permit per byte.
 pub struct BodyBudget {
     max_body_bytes: usize,
+    read_timeout: Duration,
     /// For any body.
     shared: Semaphore,
     /// Only for small bodies.
@@ -58,23 +88,24 @@ pub struct BodyBudget {
 pub type Reservation<'a> = SemaphorePermit<'a>;
 
 impl BodyBudget {
-    /// A budget of `total_bytes` (raised to fit one largest body and the
-    /// small bodies' share) for bodies of at most `max_body_bytes`.
-    pub fn new(total_bytes: usize, max_body_bytes: usize) -> BodyBudget {
+    /// The budget `limits` set (raised to fit one largest body and the
+    /// small bodies' share).
+    pub fn new(limits: &BodyLimits) -> BodyBudget {
+        let BodyLimits {
+            max_bytes: max_body_bytes,
+            budget_bytes: total_bytes,
+            read_timeout,
+        } = *limits;
         let kept_for_small = (total_bytes / 4).max(SMALL_BODY_BYTES);
         let shared = total_bytes
             .saturating_sub(kept_for_small)
             .max(max_body_bytes);
         BodyBudget {
             max_body_bytes,
+            read_timeout,
             shared: Semaphore::new(shared.min(Semaphore::MAX_PERMITS)),
             kept_for_small: Semaphore::new(kept_for_small.min(Semaphore::MAX_PERMITS)),
         }
-    }
-
-    /// The largest body accepted.
-    pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
     }
 
     /// Reserves room for a body with these `headers`, or refuses it while
@@ -95,14 +126,32 @@ impl BodyBudget {
             .map_or_else(|| self.shared.try_acquire_many(permits), Ok)
             .map_err(|_| BodyError::OverBudget)
     }
-}
 
-/// Reads the whole body, refusing one over `limit` bytes or one that is too
-/// slow to arrive.
-pub async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    tokio::time::timeout(BODY_READ_TIMEOUT, collect_bounded(body, limit))
+    /// Reads the whole body, refusing one over the largest accepted or one
+    /// that is too slow to arrive.
+    pub async fn read(&self, body: Body) -> Result<Bytes, BodyError> {
+        tokio::time::timeout(
+            self.read_timeout,
+            collect_bounded(body, self.max_body_bytes),
+        )
         .await
-        .unwrap_or(Err(BodyError::Slow))
+        .unwrap_or(Err(BodyError::Slow(self.read_timeout)))
+    }
+
+    /// Reads and drops a body Wicket will not review (up to
+    /// [`OVERSIZE_DRAIN_FACTOR`] times the largest accepted, within the read
+    /// timeout), so that the client gets the answer rather than a reset
+    /// connection.
+    pub async fn discard(&self, body: Body) {
+        let _ = tokio::time::timeout(
+            self.read_timeout,
+            drain(
+                body,
+                self.max_body_bytes.saturating_mul(OVERSIZE_DRAIN_FACTOR),
+            ),
+        )
+        .await;
+    }
 }
 
 /// Collects at most `limit` bytes. Past the limit it keeps reading and
@@ -131,17 +180,6 @@ async fn collect_bounded(mut body: Body, limit: usize) -> Result<Bytes, BodyErro
     Ok(collected.freeze())
 }
 
-/// Reads and drops a body Wicket will not review (up to
-/// [`OVERSIZE_DRAIN_FACTOR`] times `limit`, within [`BODY_READ_TIMEOUT`]),
-/// so that the client gets the answer rather than a reset connection.
-pub async fn discard(body: Body, limit: usize) {
-    let _ = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        drain(body, limit.saturating_mul(OVERSIZE_DRAIN_FACTOR)),
-    )
-    .await;
-}
-
 /// Reads and drops up to `bytes` of `body`.
 async fn drain(mut body: Body, bytes: usize) {
     let mut left = bytes;
@@ -166,7 +204,11 @@ mod tests {
 
     #[test]
     fn large_bodies_cannot_take_the_small_bodies_share() {
-        let budget = BodyBudget::new(4 << 20, 1 << 20);
+        let budget = BodyBudget::new(&BodyLimits {
+            max_bytes: 1 << 20,
+            budget_bytes: 4 << 20,
+            ..BodyLimits::default()
+        });
         let large: Vec<_> = (0..3)
             .map(|_| budget.reserve(&declaring(1 << 20)).unwrap())
             .collect();

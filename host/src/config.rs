@@ -4,19 +4,12 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::body::BodyLimits;
 use crate::cluster::live::LiveConfig;
 use crate::connections::ConnectionLimits;
 use crate::plugin::RuntimeConfig;
 use crate::tls::TlsSource;
 use crate::webhook::Registration;
-
-/// The API server's own limit on a request body; a larger review cannot
-/// come from it.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-
-/// Request bodies being read and reviewed at once, in bytes: about twenty
-/// of the largest the API server sends, thousands of usual ones.
-pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// Every interface, on the port webhook servers conventionally use.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -44,10 +37,9 @@ pub struct ServeConfig {
     /// Only clients presenting a certificate signed by a CA in this file
     /// complete the handshake (`--client-ca`).
     pub client_ca: Option<PathBuf>,
-    /// The largest request body accepted.
-    pub max_body_bytes: usize,
-    /// Bytes of request bodies held at once; past it reviews get 503.
-    pub body_budget_bytes: usize,
+    /// Request bodies: their largest size, their byte budget, their read
+    /// timeout.
+    pub bodies: BodyLimits,
     /// The webhook listener's connection budget.
     pub connections: ConnectionLimits,
     /// Instance pool sizing.
@@ -82,8 +74,7 @@ impl ServeConfig {
                 names: crate::tls::LOCAL_NAMES.map(str::to_owned).to_vec(),
             },
             client_ca: None,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            bodies: BodyLimits::default(),
             connections: ConnectionLimits::default(),
             runtime: RuntimeConfig::default(),
             shutdown_grace: Duration::from_secs(20),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wicket::ServeConfig;
 use wicket::audit::command::Ended;
+use wicket::body::BodyLimits;
 use wicket::check::{CheckConfig, ComponentFiles};
 use wicket::cluster::ClusterConfig;
 use wicket::cluster::allow::AllowList;
@@ -370,12 +371,16 @@ struct ServeArgs {
     #[arg(long, default_value = wicket::config::DEFAULT_TLS_DIR)]
     tls_dir: PathBuf,
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = wicket::config::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = wicket::body::DEFAULT_MAX_BYTES)]
     max_body_bytes: usize,
     /// Request bodies held at once (read and under review), in MiB; past
     /// it, reviews are answered 503.
-    #[arg(long, default_value_t = wicket::config::DEFAULT_BODY_BUDGET_BYTES >> 20)]
+    #[arg(long, default_value_t = wicket::body::DEFAULT_BUDGET_BYTES >> 20)]
     body_budget_mib: usize,
+    /// Seconds a client may take to send a request body; a slower one is
+    /// answered 408 and gives its room in the budget back.
+    #[arg(long, default_value_t = wicket::body::DEFAULT_READ_TIMEOUT.as_secs())]
+    body_timeout: u64,
     /// Connections open at once; more are closed as soon as accepted.
     #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -453,8 +458,11 @@ impl ServeArgs {
             ops_listen: self.ops_listen,
             tls,
             client_ca: self.client_ca,
-            max_body_bytes: self.max_body_bytes,
-            body_budget_bytes: self.body_budget_mib << 20,
+            bodies: BodyLimits {
+                max_bytes: self.max_body_bytes,
+                budget_bytes: self.body_budget_mib << 20,
+                read_timeout: Duration::from_secs(self.body_timeout),
+            },
             connections: ConnectionLimits {
                 max_connections: self.max_connections,
                 handshake_timeout: Duration::from_secs(self.first_request_timeout),

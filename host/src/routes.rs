@@ -24,7 +24,7 @@ use axum::{Router, middleware};
 use serde_json::json;
 
 use crate::admit::Decision;
-use crate::body::{self, BodyBudget, BodyError};
+use crate::body::{BodyBudget, BodyError, BodyLimits};
 use crate::document::Documents;
 use crate::fault::HostError;
 use crate::metrics::HostMetrics;
@@ -46,18 +46,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Serves `registry`, accepting bodies up to `max_body_bytes` and
-    /// holding at most `body_budget_bytes` (at least one largest body) of
-    /// them at once, and reports into `metrics`.
-    pub fn new(
-        registry: Arc<Registry>,
-        metrics: Arc<HostMetrics>,
-        max_body_bytes: usize,
-        body_budget_bytes: usize,
-    ) -> Self {
+    /// Serves `registry`, reading bodies within `bodies`, and reports into
+    /// `metrics`.
+    pub fn new(registry: Arc<Registry>, metrics: Arc<HostMetrics>, bodies: &BodyLimits) -> Self {
         AppState {
             registry,
-            bodies: BodyBudget::new(body_budget_bytes, max_body_bytes),
+            bodies: BodyBudget::new(bodies),
             metrics,
         }
     }
@@ -132,11 +126,11 @@ async fn admission(state: &AppState, mode: Mode, name: &str, request: Request) -
     let _reserved = match state.bodies.reserve(request.headers()) {
         Ok(reserved) => reserved,
         Err(error) => {
-            body::discard(request.into_body(), state.bodies.max_body_bytes()).await;
+            state.bodies.discard(request.into_body()).await;
             return refuse(Refusal::Body(error));
         }
     };
-    let body = match body::read(request.into_body(), state.bodies.max_body_bytes()).await {
+    let body = match state.bodies.read(request.into_body()).await {
         Ok(body) => body,
         Err(error) => return refuse(Refusal::Body(error)),
     };
@@ -263,7 +257,7 @@ impl Refusal {
                 let status = match error {
                     BodyError::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
                     BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    BodyError::Slow => StatusCode::REQUEST_TIMEOUT,
+                    BodyError::Slow(_) => StatusCode::REQUEST_TIMEOUT,
                     BodyError::Read(_) => StatusCode::BAD_REQUEST,
                 };
                 let error = match error {

@@ -142,12 +142,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )));
     }
 
-    let state = AppState::new(
-        registry,
-        metrics.host().clone(),
-        config.max_body_bytes,
-        config.body_budget_bytes,
-    );
+    let state = AppState::new(registry, metrics.host().clone(), &config.bodies);
     connections::serve(
         listener,
         Some(TlsAcceptor::from(tls.config)),

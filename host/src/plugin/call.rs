@@ -293,19 +293,20 @@ impl Plugin {
     }
 
     /// What passing the wall-clock bound means: the plugin's failure if it
-    /// used its deadline, ran long or waited for its own busy instances; the
-    /// host's overload otherwise.
+    /// used its deadline, waited for its own busy instances or ran long; the
+    /// host's overload otherwise. Waiting comes before running long: a call
+    /// that got its plugin's slot late runs out of time however it then runs.
     fn past_bound(&self, used: Duration, meter: &Meter) -> CallError {
         let limits = &self.manifest.limits;
         if used >= limits.timeout() {
             return PluginFailure::Deadline(limits.timeout()).into();
         }
-        let bound = limits.timeout() + WALL_HEADROOM;
-        if meter.was_long() {
-            return PluginFailure::WallClock { bound, used }.into();
+        if meter.had_to_wait_for_own_slot() {
+            return PluginFailure::Saturated(limits.max_concurrency).into();
         }
-        match meter.had_to_wait_for_own_slot() {
-            true => PluginFailure::Saturated(limits.max_concurrency).into(),
+        let bound = limits.timeout() + WALL_HEADROOM;
+        match meter.was_long() {
+            true => PluginFailure::WallClock { bound, used }.into(),
             false => Overload::Busy(bound).into(),
         }
     }
