@@ -81,9 +81,10 @@ impl InstanceState {
         &mut self.limiter
     }
 
-    /// The linear memory the instance grew to, in bytes.
-    pub fn memory_reserved(&self) -> usize {
-        self.limiter.reserved()
+    /// The linear memory the instance added to its initial memory while it
+    /// ran, in bytes.
+    pub fn memory_grown(&self) -> usize {
+        self.limiter.grown()
     }
 
     /// Which memory cap, if any, refused the plugin memory.

@@ -46,6 +46,8 @@ pub(super) struct MemoryLimiter {
     max_bytes: usize,
     budgets: MemoryBudgets,
     reserved: usize,
+    /// What `memory.grow` added past the memories' initial sizes.
+    grown: usize,
     hit: Option<MemoryCap>,
 }
 
@@ -77,6 +79,7 @@ impl MemoryLimiter {
             max_bytes,
             budgets,
             reserved: 0,
+            grown: 0,
             hit: None,
         }
     }
@@ -86,9 +89,10 @@ impl MemoryLimiter {
         self.hit
     }
 
-    /// The linear memory the instance grew to, in bytes.
-    pub(super) fn reserved(&self) -> usize {
-        self.reserved
+    /// The linear memory the instance added to its memories' initial sizes
+    /// while it ran, in bytes.
+    pub(super) fn grown(&self) -> usize {
+        self.grown
     }
 }
 
@@ -121,6 +125,9 @@ impl ResourceLimiter for MemoryLimiter {
             return Ok(false);
         }
         self.reserved += growth;
+        if current > 0 {
+            self.grown += growth;
+        }
         Ok(true)
     }
 

@@ -39,9 +39,13 @@ pub struct LongCalls {
 }
 
 impl LongCalls {
-    /// Notes how a call that ended ran.
+    /// Notes how a call that ended ran. Only a call that used
+    /// [`LONG_CALL`] of its own time counts: one that took turns from its
+    /// start because an earlier call ran long must not keep its plugin
+    /// throttled (a plugin that started slowly once would run one call at a
+    /// time for as long as it had traffic).
     pub fn record(&self, meter: &Meter) {
-        if meter.was_long() {
+        if meter.charged() >= LONG_CALL {
             let now = u64::try_from(process_start().elapsed().as_millis()).unwrap_or(u64::MAX);
             self.last_ms.store(now.saturating_add(1), Ordering::Relaxed);
         }
@@ -254,5 +258,27 @@ mod tests {
         )
         .await;
         assert!(meter.charged() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn only_a_call_that_used_long_call_time_keeps_its_plugin_taking_turns() {
+        let long_calls = LongCalls::default();
+        let short_in_turns = Arc::new(Meter::default());
+        short_in_turns
+            .clone()
+            .take_turn(Arc::new(Semaphore::new(1)))
+            .await;
+        assert!(short_in_turns.was_long());
+        short_in_turns.charge(LONG_CALL / 10);
+        long_calls.record(&short_in_turns);
+        assert_eq!(
+            long_calls.turns_after(),
+            LONG_CALL,
+            "a short call that took turns leaves its plugin unthrottled"
+        );
+        let long = Meter::default();
+        long.charge(LONG_CALL);
+        long_calls.record(&long);
+        assert_eq!(long_calls.turns_after(), Duration::ZERO);
     }
 }

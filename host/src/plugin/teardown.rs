@@ -1,5 +1,8 @@
 //! Ending instances that grew large, off the request path and at low
-//! priority. Returning hundreds of MiB to the kernel takes milliseconds of
+//! priority. What counts is growth, not size: an instance that starts with a
+//! large heap (an interpreter's snapshot) and grows nothing resets only the
+//! pages it wrote, and sending every one of them to one low-priority thread
+//! would make that thread the plugin's throughput. Returning hundreds of MiB to the kernel takes milliseconds of
 //! system calls (and interrupts every core to flush its TLB): on an async
 //! worker it stalls every review queued there, and even on a thread of its
 //! own at normal priority it takes the CPU from the reviews of plugins that
@@ -13,7 +16,8 @@ use wasmtime::Store;
 
 use super::host::InstanceState;
 
-/// An instance whose memory grew past this is ended by the teardown thread.
+/// An instance whose memory grew by more than this is ended by the teardown
+/// thread.
 const LARGE_BYTES: usize = 4 << 20;
 
 /// Where large instances go to end.
@@ -41,10 +45,10 @@ impl Teardown {
         Ok(Teardown { large })
     }
 
-    /// Ends `store`'s instance: here if it stayed small, else on the
+    /// Ends `store`'s instance: here if it grew little, else on the
     /// teardown thread.
     pub(super) fn end(&self, store: Store<InstanceState>) {
-        if store.data().memory_reserved() <= LARGE_BYTES {
+        if store.data().memory_grown() <= LARGE_BYTES {
             return drop(store);
         }
         // The thread ends only with the process; if it is gone, end it here.
