@@ -1,9 +1,10 @@
 //! Building what the tests run, once per test process: the release
 //! `wicket` binary and the `wasm32-wasip2` plugin crates.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -99,4 +100,35 @@ pub fn test_plugin(crate_name: &str) -> PathBuf {
 /// The `misbehave` test plugin: it does what its `behave` setting says.
 pub fn misbehave() -> PathBuf {
     test_plugin("test-plugin-misbehave")
+}
+
+/// The component built from the plugin folder `dir` (relative to the
+/// workspace) by `script` (`scripts/build-python-plugin`, ...), once per test
+/// process; it goes to `target/OUTPUT_DIR/NAME.wasm`, NAME being the folder's.
+fn script_plugin(script: &str, output_dir: &str, dir: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poison| poison.into_inner());
+    built
+        .entry(dir.to_owned())
+        .or_insert_with(|| {
+            let name = Path::new(dir).file_name().expect("a plugin folder");
+            let wasm = target_dir()
+                .join(output_dir)
+                .join(name)
+                .with_extension("wasm");
+            let status = Command::new(workspace_root().join(script))
+                .current_dir(workspace_root())
+                .arg(dir)
+                .arg(&wasm)
+                .status()
+                .unwrap_or_else(|error| panic!("running {script}: {error}"));
+            assert!(status.success(), "{script} {dir} failed");
+            wasm
+        })
+        .clone()
+}
+
+/// The Python plugin folder `dir` built by `scripts/build-python-plugin`.
+pub fn python_plugin(dir: &str) -> PathBuf {
+    script_plugin("scripts/build-python-plugin", "python-plugins", dir)
 }

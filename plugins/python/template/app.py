@@ -1,0 +1,17 @@
+"""The smallest useful Wicket plugin, in Python: refuse objects without an
+`owner` label. Copy this folder to start a plugin; build it with
+scripts/build-python-plugin."""
+
+from wicket_sdk import Review, Verdict, plugin
+
+
+def review(review: Review) -> Verdict:
+    if review.object is None:
+        return Verdict.allow()  # a delete: nothing to label
+    # Reads only the labels: the rest of the object stays in Wicket.
+    if "owner" in review.object.labels:
+        return Verdict.allow()
+    return Verdict.deny("pods need an 'owner' label; add metadata.labels.owner")
+
+
+Plugin = plugin(review)
