@@ -1,39 +1,52 @@
-//! Plugins written in Python, built from this repository during the run by
-//! the same scripts authors use, served by the real binary beside nothing
-//! else: verdicts, patches, their own errors, traps, settings refused at
+//! Plugins written in Python and TypeScript, built from this repository
+//! during the run by the same scripts authors use, served by the real
+//! binary: verdicts, patches, their own errors, traps, settings refused at
 //! load, the sandbox (no files, no environment, no sockets, a fresh instance
 //! per review), and the templates' case folders through `wicket test`.
 
-use serde_json::json;
-use wicket_tests::{PluginDir, Wicket, fixture, python_plugin, run_wicket, workspace_root};
+use std::path::Path;
+
+use serde_json::{Value, json};
+use wicket_tests::{
+    PluginDir, Wicket, fixture, js_plugin, python_plugin, run_wicket, workspace_root,
+};
 
 const POD: &str = "v1-pod-create-plain.json";
 
-/// The Python probe as `name`, doing what `behave` says, with `mode`.
-fn python_probe(plugins: PluginDir, name: &str, mode: &str, behave: &str) -> PluginDir {
-    let manifest = format!("mode = \"{mode}\"\n[settings]\nbehave = \"{behave}\"\n");
-    plugins.plugin(
-        name,
-        &python_plugin("tests/plugins/python-probe"),
-        Some(&manifest),
-    )
+/// A folder with the probe `wasm` under one name per behaviour, and one
+/// whose settings its `validate-settings` refuses.
+fn probes(wasm: &Path, trap: &str) -> PluginDir {
+    let mut plugins = PluginDir::new();
+    for (name, mode, behave, limits) in [
+        ("allow", "validating", "allow", ""),
+        ("deny", "validating", "deny", ""),
+        ("add-label", "mutating", "add-label", ""),
+        ("error", "validating", "error", ""),
+        ("trap", "validating", trap, "[limits]\ntimeout-ms = 300\n"),
+        ("sandbox", "validating", "sandbox", ""),
+        ("bad-settings", "validating", "no-such-behaviour", ""),
+    ] {
+        let manifest = format!("mode = \"{mode}\"\n{limits}[settings]\nbehave = \"{behave}\"\n");
+        plugins = plugins.plugin(name, wasm, Some(&manifest));
+    }
+    plugins
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
-    let mut plugins = PluginDir::new();
-    for (name, mode, behave) in [
-        ("allow", "validating", "allow"),
-        ("deny", "validating", "deny"),
-        ("add-label", "mutating", "add-label"),
-        ("error", "validating", "error"),
-        ("trap", "validating", "trap"),
-        ("sandbox", "validating", "sandbox"),
-        ("bad-settings", "validating", "no-such-behaviour"),
-    ] {
-        plugins = python_probe(plugins, name, mode, behave);
-    }
-    let wicket = Wicket::start(plugins).unwrap();
+/// What one language's probe must answer.
+struct Expected {
+    language: &'static str,
+    /// The behaviour that traps, and the failure it makes.
+    trap: (&'static str, &'static str),
+    sandbox: Value,
+}
+
+async fn every_outcome_is_served(wasm: &Path, expected: Expected) {
+    let Expected {
+        language,
+        trap,
+        sandbox,
+    } = expected;
+    let wicket = Wicket::start(probes(wasm, trap.0)).unwrap();
     let client = wicket.client();
 
     let allowed = client
@@ -43,7 +56,7 @@ async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
     assert_eq!(allowed.response["allowed"], true, "{}", allowed.response);
     assert_eq!(allowed.response["auditAnnotations"], json!({"seen": "1"}));
     assert!(
-        wicket.log().contains("python probe allow"),
+        wicket.log().contains(&format!("{language} probe allow")),
         "the plugin's log line reaches Wicket's log"
     );
 
@@ -55,40 +68,37 @@ async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
     assert_eq!(denied.response["status"]["code"], 418);
     assert_eq!(
         denied.response["status"]["message"],
-        "deny: python says no to Pod web"
+        format!("deny: {language} says no to Pod web")
     );
 
     let patched = client
         .review("/mutate/add-label", &fixture(POD))
         .await
         .unwrap();
-    let mut object = serde_json::from_slice::<serde_json::Value>(&fixture(POD)).unwrap()["request"]
-        ["object"]
-        .clone();
+    let mut object =
+        serde_json::from_slice::<Value>(&fixture(POD)).unwrap()["request"]["object"].clone();
     json_patch::patch(&mut object, &patched.patch.expect("a patch")).unwrap();
-    assert_eq!(object["metadata"]["labels"]["wicket.dev/touched"], "python");
+    assert_eq!(object["metadata"]["labels"]["wicket.dev/touched"], language);
 
-    for (path, message) in [
-        (
-            "/validate/error",
-            "plugin error failed: it could not judge the request: the python probe cannot judge this",
-        ),
-        (
-            "/validate/trap",
-            "plugin trap failed: it crashed: panicked: Python function threw an unexpected exception",
-        ),
-    ] {
-        let failed = client.review(path, &fixture(POD)).await.unwrap();
-        assert_eq!(failed.response["allowed"], false, "{path}");
-        assert_eq!(failed.response["status"]["code"], 500, "{path}");
-        assert_eq!(failed.response["status"]["message"], message, "{path}");
-    }
-    assert!(
-        wicket
-            .log()
-            .contains("RuntimeError: an uncaught python exception"),
-        "the traceback is logged"
+    let failed = client
+        .review("/validate/error", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(failed.response["allowed"], false);
+    assert_eq!(failed.response["status"]["code"], 500);
+    assert_eq!(
+        failed.response["status"]["message"],
+        format!(
+            "plugin error failed: it could not judge the request: the {language} probe cannot judge this"
+        )
     );
+
+    let trapped = client
+        .review("/validate/trap", &fixture(POD))
+        .await
+        .unwrap();
+    assert_eq!(trapped.response["allowed"], false);
+    assert_eq!(trapped.response["status"]["message"], trap.1);
 
     for _ in 0..2 {
         let sandboxed = client
@@ -96,14 +106,8 @@ async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
             .await
             .unwrap();
         assert_eq!(
-            sandboxed.response["warnings"],
-            json!([
-                "reviews seen: 1",
-                "file: FileNotFoundError",
-                "env: {}",
-                "socket: ModuleNotFoundError",
-            ]),
-            "a fresh instance per review, with no files, env or sockets"
+            sandboxed.response["warnings"], sandbox,
+            "a fresh instance per review, in the sandbox"
         );
     }
 
@@ -114,13 +118,65 @@ async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
         error.contains("settings refused by the plugin: behave must be one of"),
         "{error}"
     );
+    // Each probe was compiled once, whatever the number of names it has.
+    assert_eq!(wicket.log().matches("compiling a component").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_plugins_are_served_with_every_outcome_in_the_sandbox() {
+    let probe = python_plugin("tests/plugins/python-probe");
+    every_outcome_is_served(
+        &probe,
+        Expected {
+            language: "python",
+            trap: (
+                "trap",
+                "plugin trap failed: it crashed: panicked: Python function threw an unexpected exception",
+            ),
+            sandbox: json!([
+                "reviews seen: 1",
+                "file: FileNotFoundError",
+                "env: {}",
+                "socket: ModuleNotFoundError",
+            ]),
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript_plugins_are_served_with_every_outcome_in_the_sandbox() {
+    let probe = js_plugin("tests/plugins/js-probe");
+    every_outcome_is_served(
+        &probe,
+        Expected {
+            language: "js",
+            trap: ("loop", "plugin trap failed: it ran past its 300ms deadline"),
+            sandbox: json!([
+                "reviews seen: 1",
+                "require: undefined, process: undefined, Deno: undefined",
+            ]),
+        },
+    )
+    .await;
+}
+
+/// Runs the case folder of the template in `dir` through `wicket test`.
+fn template_passes_its_cases(dir: &str) {
+    let cases = workspace_root().join(dir).join("cases");
+    let (code, stdout, stderr) = run_wicket(&["test", cases.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
 }
 
 #[test]
 fn the_python_template_passes_its_case_folder() {
     python_plugin("plugins/python/template");
-    let cases = workspace_root().join("plugins/python/template/cases");
-    let (code, stdout, stderr) = run_wicket(&["test", cases.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    template_passes_its_cases("plugins/python/template");
+}
+
+#[test]
+fn the_typescript_template_passes_its_case_folder() {
+    js_plugin("plugins/js/template");
+    template_passes_its_cases("plugins/js/template");
 }

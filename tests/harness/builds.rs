@@ -132,3 +132,9 @@ fn script_plugin(script: &str, output_dir: &str, dir: &str) -> PathBuf {
 pub fn python_plugin(dir: &str) -> PathBuf {
     script_plugin("scripts/build-python-plugin", "python-plugins", dir)
 }
+
+/// The TypeScript or JavaScript plugin folder `dir` built by
+/// `scripts/build-js-plugin`.
+pub fn js_plugin(dir: &str) -> PathBuf {
+    script_plugin("scripts/build-js-plugin", "js-plugins", dir)
+}

@@ -29,7 +29,7 @@ mod process;
 pub mod raw;
 pub mod scrape;
 
-pub use builds::{misbehave, python_plugin, test_plugin, wicket_binary, workspace_root};
+pub use builds::{js_plugin, misbehave, python_plugin, test_plugin, wicket_binary, workspace_root};
 pub use churn::Churn;
 pub use client::{Answer, Client, client_tls};
 pub use components::{sha256_hex, slow_to_compile, with_custom_section};
