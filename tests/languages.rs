@@ -2,7 +2,7 @@
 //! during the run by the same scripts authors use, served by the real
 //! binary: verdicts, patches, their own errors, traps, settings refused at
 //! load, the sandbox (no files, no environment, no sockets, a fresh instance
-//! per review), and the templates' case folders through `wicket test`.
+//! per review), and the plugins' case folders through `wicket test`.
 
 use std::path::Path;
 
@@ -161,22 +161,36 @@ async fn typescript_plugins_are_served_with_every_outcome_in_the_sandbox() {
     .await;
 }
 
-/// Runs the case folder of the template in `dir` through `wicket test`.
-fn template_passes_its_cases(dir: &str) {
-    let cases = workspace_root().join(dir).join("cases");
-    let (code, stdout, stderr) = run_wicket(&["test", cases.to_str().unwrap()]);
+/// Runs the case folder of the plugin in `dir` through `wicket test`, which
+/// must pass all `cases`.
+fn passes_its_case_folder(dir: &str, cases: usize) {
+    let folder = workspace_root().join(dir).join("cases");
+    let (code, stdout, stderr) = run_wicket(&["test", folder.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{cases} passed, 0 failed")),
+        "{stdout}"
+    );
 }
 
 #[test]
-fn the_python_template_passes_its_case_folder() {
-    python_plugin("plugins/python/template");
-    template_passes_its_cases("plugins/python/template");
+fn the_python_plugins_pass_their_case_folders() {
+    for (dir, cases) in [
+        ("plugins/python/template", 2),
+        ("plugins/python/image-allowlist", 5),
+    ] {
+        python_plugin(dir);
+        passes_its_case_folder(dir, cases);
+    }
 }
 
 #[test]
-fn the_typescript_template_passes_its_case_folder() {
-    js_plugin("plugins/js/template");
-    template_passes_its_cases("plugins/js/template");
+fn the_typescript_plugins_pass_their_case_folders() {
+    for (dir, cases) in [
+        ("plugins/js/template", 2),
+        ("plugins/js/default-resources", 4),
+    ] {
+        js_plugin(dir);
+        passes_its_case_folder(dir, cases);
+    }
 }
