@@ -118,8 +118,31 @@ async fn every_outcome_is_served(wasm: &Path, expected: Expected) {
         error.contains("settings refused by the plugin: behave must be one of"),
         "{error}"
     );
-    // Each probe was compiled once, whatever the number of names it has.
+    // Each probe was compiled once, whatever the number of names it has,
+    // and /plugins says where each name's component came from.
     assert_eq!(wicket.log().matches("compiling a component").count(), 1);
+    let plugins = wicket.plugins().await;
+    let origins: Vec<&str> = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|plugin| plugin["served"] == true)
+        .map(|plugin| plugin["component"]["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(origins.len(), 6, "{plugins}");
+    assert_eq!(
+        origins
+            .iter()
+            .filter(|origin| **origin == "compiled")
+            .count(),
+        1,
+        "{origins:?}"
+    );
+    assert!(
+        origins
+            .iter()
+            .all(|origin| ["compiled", "memory"].contains(origin))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,6 +10,7 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::{AdmissionPlugin, AdmissionPluginPre, v0_1};
 use super::cluster_access::ClusterAccess;
+use super::compile::Origin;
 use super::deadline::{Interrupt, WALL_HEADROOM, epoch_callback, wall_bound};
 use super::epoch::Ticker;
 use super::host::InstanceState;
@@ -78,6 +79,9 @@ enum Stage {
 pub struct Plugin {
     pub(super) name: Arc<str>,
     pub(super) digest: String,
+    /// Where its compiled component came from, and how long getting it
+    /// took: what a reload of a large component costs.
+    pub(super) component: (Origin, Duration),
     pub(super) manifest: Manifest,
     /// Its settings, indexed across calls: read through the host by 0.2
     /// plugins, copied in whole for 0.1 ones.
@@ -110,6 +114,12 @@ impl Plugin {
     /// The SHA-256 of its component, lower-case hex.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Where its compiled component came from (compiled, the disk cache or
+    /// memory), and how long getting it took.
+    pub fn component(&self) -> (Origin, Duration) {
+        self.component
     }
 
     /// The contract version it was built against.

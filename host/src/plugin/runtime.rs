@@ -27,6 +27,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
@@ -188,8 +189,10 @@ impl Runtime {
                 actual: digest,
             });
         }
+        let asked = Instant::now();
         let (component, origin) = self.compiler.component(wasm, &digest).await?;
-        tracing::info!(plugin = %name, %digest, origin = origin.as_str(), "component ready");
+        let component_ready_in = asked.elapsed();
+        tracing::info!(plugin = %name, %digest, origin = origin.as_str(), ready_ms = component_ready_in.as_millis(), "component ready");
         let linker = match manifest.outbound {
             Some(_) => &self.outbound_linker,
             None => &self.linker,
@@ -247,6 +250,7 @@ impl Runtime {
         let plugin = Plugin {
             name: name.into(),
             digest,
+            component: (origin, component_ready_in),
             settings: Arc::new(Document::new(manifest.settings_json.as_str())),
             own_slots: Semaphore::new(manifest.limits.max_concurrency as usize),
             own_memory: Arc::new(MemoryBudget::new(self.shared.memory_share)),

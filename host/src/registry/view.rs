@@ -54,6 +54,10 @@ fn describe_plugin(name: &str, entry: &Entry) -> Value {
         "served": served.is_some(),
         "digest": served.map(|served| format!("sha256:{}", served.plugin.digest())),
         "contract": served.map(|served| served.plugin.contract()),
+        "component": served.map(|served| {
+            let (origin, took) = served.plugin.component();
+            json!({"origin": origin.as_str(), "readyMs": took.as_millis()})
+        }),
         "mode": manifest.map(|manifest| manifest.mode.as_str()),
         "failurePolicy": manifest.map(|manifest| manifest.failure_policy.as_str()),
         "enforcement": manifest.map(|manifest| manifest.enforcement.as_str()),
