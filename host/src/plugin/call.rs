@@ -345,6 +345,9 @@ impl Plugin {
             Some(MemoryCap::Host) => return Overload::Memory.into(),
             None => {}
         }
+        if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Overload::Pool(full.to_string()).into();
+        }
         if let Stage::Instantiate = stage {
             return PluginFailure::Instantiate(format!("{error:#}")).into();
         }

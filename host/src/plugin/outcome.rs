@@ -232,6 +232,10 @@ pub enum Overload {
     /// The instances together reached the host's memory budget.
     #[error("the plugins' shared memory budget is used up")]
     Memory,
+    /// The instance pool had no slot of a kind the component needs (core
+    /// instances, memories, tables), held by the instances running.
+    #[error("the instance pool is full: {0}")]
+    Pool(String),
 }
 
 /// How a call failed: the plugin's fault, or the host's lack of capacity.

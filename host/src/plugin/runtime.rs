@@ -119,9 +119,12 @@ impl Runtime {
         let instances = config.max_instances;
         let mut pool = PoolingAllocationConfig::new();
         // A Rust plugin is one component with a few core instances (the main
-        // module plus shims), one memory and a couple of tables.
+        // module plus shims), one memory and a couple of tables; a
+        // componentize-py one links 14 core instances (CPython as shared
+        // libraries). A component the pool cannot hold at the moment is the
+        // host's overload, never the plugin's failure.
         pool.total_component_instances(instances)
-            .total_core_instances(instances * 8)
+            .total_core_instances(instances * 16)
             .total_memories(instances * 2)
             .total_tables(instances * 8)
             .total_stacks(instances)
