@@ -6,6 +6,9 @@
 //! cargo bench -p wicket --bench plugin_call -- NAME WASM MANIFEST REVIEW.json [CALLS [ROUNDS]]
 //! ```
 //!
+//! With `WICKET_CACHE_DIR` set, the component comes from that compile cache
+//! (`wicket serve --cache-dir`), as a large interpreted one should.
+//!
 //! After 500 warm-up calls, runs ROUNDS rounds of CALLS calls (default 5 ×
 //! 2000) and prints the lowest and highest round median and the lowest round
 //! 99th percentile: on a shared 2-core VM single rounds swing by ±40%, and
@@ -16,7 +19,7 @@
 mod args;
 mod rounds;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wicket::document::Documents;
 use wicket::judge::judge;
@@ -31,7 +34,11 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: plugin_call NAME WASM MANIFEST REVIEW.json [CALLS [ROUNDS]]");
     };
     let (calls, rounds) = rounds::counts(rest)?;
-    let runtime = Runtime::new(&RuntimeConfig::default()).map_err(anyhow::Error::new)?;
+    let config = RuntimeConfig {
+        cache_dir: std::env::var_os("WICKET_CACHE_DIR").map(PathBuf::from),
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(&config).map_err(anyhow::Error::new)?;
     let plugin = load_plugin(&runtime, name, Path::new(wasm), Path::new(manifest)).await?;
     let (body, review_name) = rounds::review_body(review_path)?;
     let review = review::decode(&body)?;

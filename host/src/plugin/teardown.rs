@@ -1,14 +1,16 @@
 //! Ending instances that grew large, off the request path and at low
-//! priority. What counts is growth, not size: an instance that starts with a
-//! large heap (an interpreter's snapshot) and grows nothing resets only the
-//! pages it wrote, and sending every one of them to one low-priority thread
-//! would make that thread the plugin's throughput. Returning hundreds of MiB to the kernel takes milliseconds of
+//! priority. Returning hundreds of MiB to the kernel takes milliseconds of
 //! system calls (and interrupts every core to flush its TLB): on an async
 //! worker it stalls every review queued there, and even on a thread of its
 //! own at normal priority it takes the CPU from the reviews of plugins that
 //! grew nothing. One thread at the lowest priority ends them in turn; until
 //! it has, the memory stays charged to the plugin that grew it, so a plugin
 //! that grows faster than its instances can be ended runs into its own cap.
+//!
+//! What counts is growth, not size: an instance that starts with a large
+//! heap (an interpreter's snapshot) and grows nothing resets only the pages
+//! it wrote, and sending every one of them to the one low-priority thread
+//! would make that thread the plugin's throughput.
 
 use std::sync::mpsc::{Sender, channel};
 
