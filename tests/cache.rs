@@ -33,8 +33,10 @@ async fn start(cache: &Path) -> (String, String, String) {
                 line.contains("component ready") && line.contains(&format!("plugin={name} "))
             })
             .unwrap_or_else(|| panic!("no component line for {name}:\n{log}"));
-        line.split("origin=")
-            .nth(1)
+        let value = line.split("origin=").nth(1).unwrap();
+        value
+            .split_whitespace()
+            .next()
             .unwrap()
             .trim_matches('"')
             .to_owned()
