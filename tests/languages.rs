@@ -184,11 +184,16 @@ async fn typescript_plugins_are_served_with_every_outcome_in_the_sandbox() {
     .await;
 }
 
-/// Runs the case folder of the plugin in `dir` through `wicket test`, which
-/// must pass all `cases`.
-fn passes_its_case_folder(dir: &str, cases: usize) {
+/// Runs the case folder of the plugin in `dir` through `wicket test` with
+/// the compile cache `cache`; all `cases` must pass.
+fn passes_its_case_folder(dir: &str, cases: usize, cache: &Path) {
     let folder = workspace_root().join(dir).join("cases");
-    let (code, stdout, stderr) = run_wicket(&["test", folder.to_str().unwrap()]);
+    let (code, stdout, stderr) = run_wicket(&[
+        "test",
+        folder.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!("{cases} passed, 0 failed")),
@@ -198,22 +203,27 @@ fn passes_its_case_folder(dir: &str, cases: usize) {
 
 #[test]
 fn the_python_plugins_pass_their_case_folders() {
+    let cache = tempfile::tempdir().unwrap();
     for (dir, cases) in [
         ("plugins/python/template", 2),
         ("plugins/python/image-allowlist", 5),
     ] {
         python_plugin(dir);
-        passes_its_case_folder(dir, cases);
+        passes_its_case_folder(dir, cases, cache.path());
     }
+    // An author's next run reads each component from the cache.
+    let compiled = std::fs::read_dir(cache.path()).unwrap().count();
+    assert_eq!(compiled, 2, "one cache entry per component");
 }
 
 #[test]
 fn the_typescript_plugins_pass_their_case_folders() {
+    let cache = tempfile::tempdir().unwrap();
     for (dir, cases) in [
         ("plugins/js/template", 2),
         ("plugins/js/default-resources", 4),
     ] {
         js_plugin(dir);
-        passes_its_case_folder(dir, cases);
+        passes_its_case_folder(dir, cases, cache.path());
     }
 }

@@ -5,7 +5,7 @@
 //! also what `wicket test` ([`crate::suite`]) runs its cases on.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -38,6 +38,8 @@ pub struct CheckConfig {
     pub review: Option<PathBuf>,
     /// What the plugin may read of the cluster, and where from.
     pub cluster: ClusterConfig,
+    /// The compile cache (`--cache-dir`), shared with `serve`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A plugin loaded as `serve` loads it, on a runtime of its own.
@@ -62,8 +64,14 @@ impl ComponentFiles {
     /// Loads the plugin exactly as `serve` would: compiled, its world and
     /// imports checked, its manifest parsed (its cluster reads checked
     /// against `cluster.allow`), its `validate-settings` run; its cluster
-    /// reads served from `cluster.objects`.
-    pub async fn load(&self, cluster: &ClusterConfig) -> anyhow::Result<Standalone> {
+    /// reads served from `cluster.objects`. Compiled through `cache_dir`
+    /// when given: an interpreted plugin's component takes seconds to
+    /// compile, and an author runs its cases again and again.
+    pub async fn load(
+        &self,
+        cluster: &ClusterConfig,
+        cache_dir: Option<&Path>,
+    ) -> anyhow::Result<Standalone> {
         let stem = self
             .wasm
             .file_stem()
@@ -76,6 +84,7 @@ impl ComponentFiles {
             .unwrap_or_else(|| self.wasm.with_file_name(format!("{stem}.toml")));
         let runtime = Runtime::new(&RuntimeConfig {
             cluster_allow: cluster.allow.clone(),
+            cache_dir: cache_dir.map(Path::to_owned),
             ..RuntimeConfig::default()
         })
         .context("starting the WebAssembly runtime")?;
@@ -122,7 +131,10 @@ impl Standalone {
 /// Loads the plugin, prints where it would be served and, given a request,
 /// prints the `AdmissionReview` answer Wicket would send.
 pub async fn check(config: &CheckConfig) -> anyhow::Result<()> {
-    let loaded = config.plugin.load(&config.cluster).await?;
+    let loaded = config
+        .plugin
+        .load(&config.cluster, config.cache_dir.as_deref())
+        .await?;
     let plugin = loaded.plugin();
     let mode = plugin.manifest().mode;
     let mut report = format!(

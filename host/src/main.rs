@@ -302,6 +302,10 @@ struct TestArgs {
     /// Objects under every case's own (cases and suite.yaml add theirs with `cluster:`).
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Folder for compiled plugins, shared with `serve --cache-dir`: a
+    /// Python or TypeScript component then compiles once, not at every run.
+    #[arg(long, env = "WICKET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -325,6 +329,9 @@ struct CheckArgs {
     review: Option<PathBuf>,
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Folder for compiled plugins, shared with `serve --cache-dir`.
+    #[arg(long, env = "WICKET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -552,6 +559,7 @@ fn main() -> ExitCode {
                 },
                 review: args.review,
                 cluster: args.cluster.into_config(),
+                cache_dir: args.cache_dir,
             }))
             .map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => {
@@ -610,6 +618,7 @@ fn main() -> ExitCode {
                     ReportFormat::Json => Format::Json,
                 },
                 cluster: args.cluster.into_config(),
+                cache_dir: args.cache_dir,
             };
             match runtime.block_on(wicket::suite::test(&config)) {
                 Ok(true) => Ok(ExitCode::SUCCESS),

@@ -58,6 +58,8 @@ pub struct TestConfig {
     pub format: Format,
     /// What plugins may read, and objects under every case's.
     pub cluster: ClusterConfig,
+    /// The compile cache (`--cache-dir`), shared with `serve`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `suite.yaml`.
@@ -89,10 +91,13 @@ pub async fn test(config: &TestConfig) -> anyhow::Result<bool> {
         let suite = suite_at(path, config.plugin.as_ref())?;
         let loaded = suite
             .plugin
-            .load(&ClusterConfig {
-                objects: None,
-                allow: config.cluster.allow.clone(),
-            })
+            .load(
+                &ClusterConfig {
+                    objects: None,
+                    allow: config.cluster.allow.clone(),
+                },
+                config.cache_dir.as_deref(),
+            )
             .await?;
         let shared = join(base.clone(), suite.cluster);
         let mut cases = Vec::new();
