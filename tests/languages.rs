@@ -4,7 +4,7 @@
 //! load, the sandbox (no files, no environment, no sockets, a fresh instance
 //! per review), and the plugins' case folders through `wicket test`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use wicket_tests::{
@@ -201,29 +201,37 @@ fn passes_its_case_folder(dir: &str, cases: usize, cache: &Path) {
     );
 }
 
-#[test]
-fn the_python_plugins_pass_their_case_folders() {
+/// Builds each plugin folder with `build` and runs its case folder, all
+/// through one compile cache, which must then hold one entry per plugin.
+fn plugins_pass_their_case_folders(build: fn(&str) -> PathBuf, plugins: &[(&str, usize)]) {
     let cache = tempfile::tempdir().unwrap();
-    for (dir, cases) in [
-        ("plugins/python/template", 2),
-        ("plugins/python/image-allowlist", 5),
-    ] {
-        python_plugin(dir);
+    for &(dir, cases) in plugins {
+        build(dir);
         passes_its_case_folder(dir, cases, cache.path());
     }
     // An author's next run reads each component from the cache.
     let compiled = std::fs::read_dir(cache.path()).unwrap().count();
-    assert_eq!(compiled, 2, "one cache entry per component");
+    assert_eq!(compiled, plugins.len(), "one cache entry per component");
+}
+
+#[test]
+fn the_python_plugins_pass_their_case_folders() {
+    plugins_pass_their_case_folders(
+        python_plugin,
+        &[
+            ("plugins/python/template", 2),
+            ("plugins/python/image-allowlist", 5),
+        ],
+    );
 }
 
 #[test]
 fn the_typescript_plugins_pass_their_case_folders() {
-    let cache = tempfile::tempdir().unwrap();
-    for (dir, cases) in [
-        ("plugins/js/template", 2),
-        ("plugins/js/default-resources", 4),
-    ] {
-        js_plugin(dir);
-        passes_its_case_folder(dir, cases, cache.path());
-    }
+    plugins_pass_their_case_folders(
+        js_plugin,
+        &[
+            ("plugins/js/template", 2),
+            ("plugins/js/default-resources", 4),
+        ],
+    );
 }
