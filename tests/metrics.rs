@@ -71,6 +71,11 @@ async fn a_scrape_counts_what_happened() {
         ("wicket_review_duration_seconds_count", "kind=plugin,name=labeller,part=plugin", 3.0),
         ("wicket_review_duration_seconds_bucket", "le=+Inf,kind=plugin,name=labeller,part=host", 3.0),
         ("wicket_review_duration_seconds_bucket", "le=+Inf,kind=plugin,name=labeller,part=plugin", 3.0),
+        ("wicket_review_total_duration_seconds_count", "kind=plugin,name=labeller", 3.0),
+        ("wicket_review_total_duration_seconds_count", "kind=pipeline,name=chain", 1.0),
+        ("wicket_plugin_folder_readable", "", 1.0),
+        ("wicket_plugin_instances", "", 0.0),
+        ("wicket_plugin_memory_bytes", "", 0.0),
         ("wicket_plugin_info", &info, 1.0),
         ("wicket_plugin_loads_total", "name=labeller", 1.0),
         ("wicket_plugin_load_errors_total", "name=broken", 1.0),
@@ -95,6 +100,27 @@ async fn a_scrape_counts_what_happened() {
     );
     assert!(plugin_seconds > 0.0, "a plugin that ran used some CPU time");
     assert!(!scrape.has("wicket_plugin_info", &[("name", "broken")]));
+    // The whole time is at least the plugin's part of it.
+    let total_seconds = scrape.value(
+        "wicket_review_total_duration_seconds_sum",
+        &[("name", "labeller")],
+    );
+    assert!(
+        total_seconds >= plugin_seconds,
+        "{total_seconds} < {plugin_seconds}"
+    );
+    assert!(scrape.value("wicket_plugin_instances_max", &[]) >= 1.0);
+    assert!(scrape.value("wicket_plugin_memory_budget_bytes", &[]) >= f64::from(1 << 20));
+    // The self-signed certificate served is good for months.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let expiry = scrape.value("wicket_certificate_expiry_timestamp_seconds", &[]);
+    assert!(
+        expiry > now + 30.0 * 86400.0,
+        "expires at {expiry}, now {now}"
+    );
     // The client keeps its connection open.
     let open = scrape.value("wicket_connections_open", &[("listener", "webhook")]);
     assert!(open >= 1.0, "{}", scrape.text());

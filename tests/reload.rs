@@ -282,6 +282,8 @@ async fn a_plugin_folder_deleted_and_made_again_is_followed() {
         "{view}"
     );
     assert_eq!(message(&client, "p").await, "p: first");
+    let readable = "wicket_plugin_folder_readable";
+    assert_eq!(wicket.metrics().await.value(readable, &[]), 0.0);
 
     // A new folder takes its place (within the limit, well before the 30 s
     // rescan), and changes in the new folder are followed too.
@@ -296,6 +298,7 @@ async fn a_plugin_folder_deleted_and_made_again_is_followed() {
     generation(&wicket, "p", 3).await;
     assert_eq!(message(&client, "p").await, "p: third");
     assert!(wicket.plugins().await["folderError"].is_null());
+    assert_eq!(wicket.metrics().await.value(readable, &[]), 1.0);
     std::fs::remove_dir_all(&moved).unwrap();
 }
 

@@ -113,6 +113,9 @@ pub struct Counters {
     host_seconds: Histogram,
     /// Per judged review: the plugins' own time (what their deadlines count).
     plugin_seconds: Histogram,
+    /// Per judged review: the whole time, host and plugins together (what
+    /// the API server's webhook timeout counts, less the network and the body).
+    total_seconds: Histogram,
     /// Versions loaded.
     loads: AtomicU64,
     /// Versions that failed to load.
@@ -126,6 +129,7 @@ impl Default for Counters {
             failures: Default::default(),
             host_seconds: Histogram::new(DURATION_BUCKETS),
             plugin_seconds: Histogram::new(DURATION_BUCKETS),
+            total_seconds: Histogram::new(DURATION_BUCKETS),
             loads: AtomicU64::default(),
             load_errors: AtomicU64::default(),
         }
@@ -174,6 +178,7 @@ impl Counters {
         self.plugin_seconds.observe(plugin_time.as_secs_f64());
         self.host_seconds
             .observe((elapsed - plugin_time).as_secs_f64());
+        self.total_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// Awaits `judging` (a review of an `operation` request), timing it, and
@@ -212,6 +217,11 @@ impl Counters {
     /// The histograms of host time and of plugin time.
     pub fn durations(&self) -> (&Histogram, &Histogram) {
         (&self.host_seconds, &self.plugin_seconds)
+    }
+
+    /// The histogram of whole review times.
+    pub fn total_durations(&self) -> &Histogram {
+        &self.total_seconds
     }
 
     /// Versions loaded and versions that failed to load.

@@ -102,6 +102,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     )
     .await
     .context("setting up TLS")?;
+    metrics.serving(tls.certificate.clone());
     // Every plugin in the folder is tried before reviews are served; a
     // signal meanwhile abandons the loads.
     tokio::select! {

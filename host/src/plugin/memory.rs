@@ -36,6 +36,16 @@ impl MemoryBudget {
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes it holds at most.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
 /// Caps linear memory growth: per instance, against its plugin's share and

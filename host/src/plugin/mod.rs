@@ -36,5 +36,5 @@ pub use outcome::{
     CallError, FailureCause, LoadError, Overload, PluginFailure, Reviewed, WasmError,
 };
 pub use request::to_wit;
-pub use runtime::{Runtime, RuntimeConfig};
+pub use runtime::{Runtime, RuntimeConfig, Usage};
 pub use tls_client::TlsFilesError;

@@ -97,6 +97,19 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// What the running instances use of the limits all plugins share.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Instances running now.
+    pub instances: usize,
+    /// `--max-instances`.
+    pub max_instances: usize,
+    /// Linear memory they hold.
+    pub memory_bytes: usize,
+    /// `--plugin-memory-mib`, in bytes.
+    pub memory_limit_bytes: usize,
+}
+
 /// The engine, the compiler, the linkers with the host imports, and the
 /// instance slots.
 pub struct Runtime {
@@ -274,6 +287,17 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// How much of the shared limits the running instances use now.
+    pub fn usage(&self) -> Usage {
+        let running = self.shared.max_instances as usize - self.shared.slots.available_permits();
+        Usage {
+            instances: running,
+            max_instances: self.shared.max_instances as usize,
+            memory_bytes: self.shared.memory.used(),
+            memory_limit_bytes: self.shared.memory.limit(),
+        }
+    }
+
     /// The objects plugins read through `cluster`: empty (every read
     /// `unavailable`) until a source is set.
     pub fn cluster(&self) -> &Arc<Cluster> {

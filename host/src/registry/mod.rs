@@ -160,6 +160,11 @@ impl Registry {
         self.runtime.describe_compiles()
     }
 
+    /// What the running instances use of the shared limits (`/metrics`).
+    pub fn usage(&self) -> crate::plugin::Usage {
+        self.runtime.usage()
+    }
+
     /// The objects plugins read (`/plugins`, `/metrics`).
     pub fn cluster(&self) -> &crate::cluster::Cluster {
         self.runtime.cluster()

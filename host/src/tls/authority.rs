@@ -228,8 +228,13 @@ fn serving_problem(material: &Material, names: &[String], at: SystemTime) -> Opt
 /// When the first certificate in `pem_text` expires.
 pub fn expiry(pem_text: &str) -> Result<SystemTime, PemError> {
     let der = CertificateDer::from_pem_slice(pem_text.as_bytes()).map_err(PemError::Pem)?;
+    der_expiry(&der)
+}
+
+/// When the DER certificate `der` expires.
+pub fn der_expiry(der: &[u8]) -> Result<SystemTime, PemError> {
     let (_, parsed) =
-        x509_parser::parse_x509_certificate(&der).map_err(|_| PemError::NotACertificate)?;
+        x509_parser::parse_x509_certificate(der).map_err(|_| PemError::NotACertificate)?;
     let seconds = parsed.validity().not_after.timestamp();
     Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds.max(0) as u64))
 }

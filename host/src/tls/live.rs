@@ -3,6 +3,7 @@
 //! never fails a handshake.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -21,6 +22,14 @@ impl LiveCert {
     /// Serves `next` from the next handshake on.
     pub fn replace(&self, next: CertifiedKey) {
         self.0.store(Arc::new(next));
+    }
+
+    /// When the certificate served now expires (`/metrics`, for an alert
+    /// before a renewal that did not happen shows as failed handshakes).
+    pub fn expiry(&self) -> Option<SystemTime> {
+        let key = self.0.load();
+        let der = key.end_entity_cert().ok()?;
+        super::authority::der_expiry(der).ok()
     }
 }
 

@@ -40,7 +40,8 @@ use authority::Material;
 pub use dir::TRUST_FILE;
 pub use error::TlsError;
 use files::CertFiles;
-use live::{LiveCert, Loaded};
+pub use live::LiveCert;
+use live::Loaded;
 pub use pem::PemError;
 use secret::CertSecret;
 pub use secret::SecretError;
@@ -102,6 +103,8 @@ pub struct Tls {
     pub trust_file: Option<PathBuf>,
     /// Keeps the certificate fresh; see [`Keeper::run`].
     pub keeper: Keeper,
+    /// The certificate served now.
+    pub certificate: Arc<LiveCert>,
 }
 
 /// Renews or reloads the certificate; the server runs [`Keeper::run`].
@@ -210,10 +213,11 @@ pub async fn start(
         trust_file,
         keeper: Keeper {
             source,
-            live,
+            live: live.clone(),
             trust: trust_sender,
             changes,
         },
+        certificate: live,
     })
 }
 

@@ -4,11 +4,15 @@
 //! Per plugin and pipeline figures are read at scrape time from the live
 //! snapshot's [`Counters`], the same ones `/plugins` shows, so there is one
 //! set of counters and a removed plugin's series go with it. Host-wide
-//! figures (reviews in flight, connections, refused requests) are kept here.
+//! figures (reviews in flight, connections, refused requests) are kept here;
+//! the state of the host's limits and certificate is read at scrape time
+//! ([`state`]).
+
+mod state;
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -24,6 +28,7 @@ use crate::connections::ConnectionMetrics;
 use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;
 use crate::registry::{Registry, Tally, Trigger};
+use crate::tls::LiveCert;
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -38,6 +43,7 @@ type StatusLabel = [(&'static str, u16); 1];
 pub struct Metrics {
     registry: prometheus_client::registry::Registry,
     host: Arc<HostMetrics>,
+    certificate: Arc<OnceLock<Arc<LiveCert>>>,
 }
 
 /// What the webhook listener and its routes report.
@@ -105,8 +111,23 @@ impl Metrics {
             "Connections closed at once because the listener was at --max-connections",
             host.connections_refused.clone(),
         );
+        let certificate = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(state::StateMetrics::new(
+            plugins.clone(),
+            certificate.clone(),
+        )));
         registry.register_collector(Box::new(PluginMetrics(plugins)));
-        Metrics { registry, host }
+        Metrics {
+            registry,
+            host,
+            certificate,
+        }
+    }
+
+    /// Shows the expiry of `certificate`, the one served from now on.
+    pub fn serving(&self, certificate: Arc<LiveCert>) {
+        // Set once, when TLS starts; the certificate itself is swapped live.
+        let _ = self.certificate.set(certificate);
     }
 
     /// What the webhook listener and routes report into.
@@ -123,7 +144,7 @@ impl Metrics {
 }
 
 /// A count as a gauge's value.
-fn saturating_i64(count: usize) -> i64 {
+pub(crate) fn saturating_i64(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
@@ -192,6 +213,17 @@ impl Collector for PluginMetrics {
                 let labels = [("kind", tally.kind), ("name", tally.name), ("part", part)];
                 histogram.encode(durations.encode_family(&labels)?)?;
             }
+        }
+        let mut totals = encoder.encode_descriptor(
+            "wicket_review_total_duration",
+            "Whole time to judge a review, host and plugins together: what the API server's webhook timeout counts, less the network and the body's arrival.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for tally in &tallies {
+            let labels = [("kind", tally.kind), ("name", tally.name)];
+            let histogram = tally.counters.total_durations();
+            histogram.encode(totals.encode_family(&labels)?)?;
         }
 
         let mut reloads = encoder.encode_descriptor(
