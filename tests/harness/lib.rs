@@ -22,6 +22,7 @@ mod client;
 mod components;
 pub mod etcd;
 mod fixtures;
+pub mod kustomize;
 mod oracle;
 pub mod pki;
 mod probe;
