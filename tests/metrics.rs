@@ -83,6 +83,8 @@ async fn a_scrape_counts_what_happened() {
         ("wicket_plugin_load_failing", "name=denier", 0.0),
         ("wicket_requests_refused_total", "status=404", 1.0),
         ("wicket_requests_refused_total", "status=400", 1.0),
+        // Exported from the start, so that a rate over it has a series.
+        ("wicket_requests_refused_total", "status=503", 0.0),
         ("wicket_reviews_in_flight", "", 0.0),
         ("wicket_plugin_folder_reloads_total", "trigger=start", 1.0),
     ];

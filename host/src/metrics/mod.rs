@@ -46,13 +46,33 @@ pub struct Metrics {
     certificate: Arc<OnceLock<Arc<LiveCert>>>,
 }
 
+/// The error statuses the webhook port answers with, each exported from
+/// the start (at 0) so that a rate over them has a series to start from.
+const REFUSED_STATUSES: [u16; 6] = [400, 404, 408, 413, 500, 503];
+
 /// What the webhook listener and its routes report.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HostMetrics {
     in_flight: Gauge,
     refused: Family<StatusLabel, Counter>,
     connections_open: Family<ListenerLabel, Gauge>,
     connections_refused: Family<ListenerLabel, Counter>,
+}
+
+impl Default for HostMetrics {
+    fn default() -> Self {
+        let refused = Family::<StatusLabel, Counter>::default();
+        for status in REFUSED_STATUSES {
+            // Created at 0; the guard is dropped at once.
+            drop(refused.get_or_create(&[("status", status)]));
+        }
+        HostMetrics {
+            in_flight: Gauge::default(),
+            refused,
+            connections_open: Family::default(),
+            connections_refused: Family::default(),
+        }
+    }
 }
 
 impl HostMetrics {
