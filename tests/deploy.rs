@@ -165,12 +165,13 @@ fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
     assert_eq!(mounted, generated);
 }
 
-/// README shows the bundled injector's manifest whole, as the worked
+/// The book shows the bundled injector's manifest whole, as the worked
 /// example; the copy must be the file, not an older version of it.
 #[test]
-fn the_readme_shows_the_injector_manifest_as_it_is() {
+fn the_docs_show_the_injector_manifest_as_it_is() {
     let root = workspace_root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(root.join("docs/src/first-party/sidecar-injector.md")).unwrap();
     let manifest =
         std::fs::read_to_string(root.join("deploy/plugins/sidecar-injector.toml")).unwrap();
     let marker = "`deploy/plugins/sidecar-injector.toml`, whole";
@@ -230,7 +231,10 @@ fn generated_plugin_configmaps_fit_and_are_applied_server_side() {
     }
     for file in [
         "README.md",
+        "docs/src/cluster/install.md",
+        "docs/src/cluster/components.md",
         "deploy/kustomize/overlays/bundled/kustomization.yaml",
+        "deploy/kustomize/examples/production/kustomization.yaml",
     ] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         assert!(
