@@ -9,6 +9,7 @@
 //! ([`state`]).
 
 mod state;
+mod value;
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -29,6 +30,7 @@ use crate::counters::{OPERATIONS, Outcome};
 use crate::plugin::FailureCause;
 use crate::registry::{Registry, Tally, Trigger};
 use crate::tls::LiveCert;
+use value::saturating_i64;
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -161,11 +163,6 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
-}
-
-/// A count as a gauge's value.
-pub(crate) fn saturating_i64(count: usize) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// Reads the per-name counters of the live snapshot at each scrape.

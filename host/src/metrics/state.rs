@@ -13,7 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-use super::saturating_i64;
+use super::value::saturating_i64;
 use crate::registry::Registry;
 use crate::tls::LiveCert;
 
