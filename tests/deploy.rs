@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use serde_json::Value;
-use wicket_tests::kustomize::Renderer;
+use wicket_tests::kustomize::{Renderer, typed};
 use wicket_tests::workspace_root;
 
 fn kustomize_dir() -> PathBuf {
@@ -75,11 +75,7 @@ fn the_overlay_generates_a_configmap_per_bundled_plugin() {
 
 #[test]
 fn the_deployment_is_hardened_registered_and_mounts_every_generated_plugin() {
-    let document = objects()
-        .into_iter()
-        .find(|document| document["kind"] == "Deployment")
-        .unwrap();
-    let deployment: Deployment = serde_json::from_value(document).unwrap();
+    let deployment: Deployment = typed(&objects(), "Deployment", "wicket");
     let spec = deployment.spec;
     assert!(spec.replicas.unwrap() >= 2);
     let rolling = spec.strategy.unwrap().rolling_update.unwrap();
@@ -275,17 +271,10 @@ fn the_bundled_cluster_reads_are_what_wicket_manifests_grants() {
     );
 }
 
-/// The object of `kind` named `name` among the deploy files.
-fn object(kind: &str, name: &str) -> Value {
-    objects()
-        .into_iter()
-        .find(|document| document["kind"] == kind && document["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
-}
-
 #[test]
 fn the_audit_cronjob_judges_with_the_served_plugins_and_may_only_list_and_report() {
-    let cronjob: CronJob = serde_json::from_value(object("CronJob", "wicket-audit")).unwrap();
+    let objects = objects();
+    let cronjob: CronJob = typed(&objects, "CronJob", "wicket-audit");
     let job = cronjob.spec.job_template.spec.unwrap();
     let pod = job.template.spec.unwrap();
     assert_eq!(pod.service_account_name.as_deref(), Some("wicket-audit"));
@@ -295,7 +284,7 @@ fn the_audit_cronjob_judges_with_the_served_plugins_and_may_only_list_and_report
     assert_eq!(security.read_only_root_filesystem, Some(true));
     let args = container.args.as_ref().unwrap();
     assert_eq!(args[..3], ["audit", "--cluster", "--plugins=/plugins"]);
-    let deployment: Deployment = serde_json::from_value(object("Deployment", "wicket")).unwrap();
+    let deployment: Deployment = typed(&objects, "Deployment", "wicket");
     let served = deployment.spec.template.spec.unwrap().volumes;
     let plugins = |volumes: Option<Vec<k8s_openapi::api::core::v1::Volume>>| {
         let volumes = volumes.unwrap();
@@ -306,7 +295,7 @@ fn the_audit_cronjob_judges_with_the_served_plugins_and_may_only_list_and_report
 
     // Least privilege: list what the bundled validating plugins select for
     // a CREATE of a resource, and Namespaces; write the reports.
-    let role: ClusterRole = serde_json::from_value(object("ClusterRole", "wicket-audit")).unwrap();
+    let role: ClusterRole = typed(&objects, "ClusterRole", "wicket-audit");
     let mut granted: Vec<(String, String, Vec<String>)> = Vec::new();
     for rule in role.rules.unwrap() {
         for group in rule.api_groups.unwrap() {
@@ -373,7 +362,7 @@ fn the_audit_cronjob_judges_with_the_served_plugins_and_may_only_list_and_report
         }
     }
     // What the plugins read, as the Deployment's service account may.
-    let bound: Vec<String> = objects()
+    let bound: Vec<String> = objects
         .into_iter()
         .filter(|document| document["kind"] == "ClusterRoleBinding")
         .filter(|document| document["subjects"][0]["name"] == "wicket-audit")

@@ -24,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wicket_tests::kustomize::Renderer;
+use wicket_tests::kustomize::{Renderer, find, typed};
 
 /// Where the plugins come from: a kustomization, and the component that
 /// swaps the plugin volume (listed last: it patches the audit's CronJob too).
@@ -380,17 +380,6 @@ fn volume<'a>(pod: &'a PodSpec, name: &str) -> Option<&'a Volume> {
         .iter()
         .flatten()
         .find(|volume| volume.name == name)
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
-    objects
-        .iter()
-        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
-}
-
-fn typed<K: DeserializeOwned>(objects: &[Value], kind: &str, name: &str) -> K {
-    let object = find(objects, kind, name).unwrap_or_else(|| panic!("no {kind} {name}"));
-    serde_json::from_value(object.clone()).unwrap()
 }
 
 fn all<K: DeserializeOwned>(objects: &[Value], kind: &str) -> Vec<K> {

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::workspace_root;
@@ -85,6 +86,19 @@ impl Default for Renderer {
     fn default() -> Self {
         Renderer::new()
     }
+}
+
+/// The rendered object of `kind` named `name`, if there is one.
+pub fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects
+        .iter()
+        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
+}
+
+/// The rendered object of `kind` named `name`, as its type.
+pub fn typed<K: DeserializeOwned>(objects: &[Value], kind: &str, name: &str) -> K {
+    let object = find(objects, kind, name).unwrap_or_else(|| panic!("no {kind} {name}"));
+    serde_json::from_value(object.clone()).unwrap_or_else(|error| panic!("{kind} {name}: {error}"))
 }
 
 fn copy_tree(from: &Path, to: &Path) {
