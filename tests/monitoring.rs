@@ -139,31 +139,37 @@ fn the_dashboards_queries_parse() {
     promtool(dir.path(), &["check", "rules", "dashboard.rules.yaml"]);
 }
 
-/// Every name a metric of `/metrics` gives its samples: from its `# TYPE`
-/// line (so a family with no series yet counts) and from the samples.
+/// Each metric family `/metrics` declares: its `# TYPE` line's name and
+/// type (declared even while the family has no series).
+fn declared(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .map(|declared| declared.split_once(' ').unwrap())
+}
+
+/// Every name a metric of `/metrics` gives its samples: from its declared
+/// type (so a family with no series yet counts) and from the samples.
 fn exported_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for line in text.lines() {
-        if let Some(declared) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = declared.split_once(' ').unwrap();
-            let suffixes: &[&str] = match kind {
-                "counter" => &["_total"],
-                "histogram" => &["_bucket", "_sum", "_count"],
-                "info" => &["_info"],
-                _ => &[""],
-            };
-            names.extend(suffixes.iter().map(|suffix| format!("{name}{suffix}")));
-        } else if !line.starts_with('#') {
-            let name = line.split(['{', ' ']).next().unwrap_or_default();
-            names.insert(name.to_owned());
-        }
+    for (name, kind) in declared(text) {
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            "info" => &["_info"],
+            _ => &[""],
+        };
+        names.extend(suffixes.iter().map(|suffix| format!("{name}{suffix}")));
+    }
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        names.insert(name.to_owned());
     }
     names
 }
 
-/// The series names a PromQL text reads (the words before `{`, `(`-free
-/// identifiers that are not functions, keywords or labels are not needed:
-/// every Wicket metric starts with `wicket_`, the others are listed).
+/// The series names a PromQL text reads: every word that starts with
+/// `wicket_` (all of Wicket's metrics do) and is not a recording rule's
+/// name or a label value, and the other exporters' series it selects.
 fn used_names(promql: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut rest = promql;
@@ -246,15 +252,11 @@ async fn every_wicket_series_the_alerts_and_dashboard_read_is_exported() {
 /// Each metric family of `/metrics` by the name its samples have: a
 /// counter's with `_total`, an info's with `_info`, a histogram's bare.
 fn families(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .map(|declared| {
-            let (name, kind) = declared.split_once(' ').unwrap();
-            match kind {
-                "counter" => format!("{name}_total"),
-                "info" => format!("{name}_info"),
-                _ => name.to_owned(),
-            }
+    declared(text)
+        .map(|(name, kind)| match kind {
+            "counter" => format!("{name}_total"),
+            "info" => format!("{name}_info"),
+            _ => name.to_owned(),
         })
         .collect()
 }
